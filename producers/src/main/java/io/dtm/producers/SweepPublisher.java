@@ -1,0 +1,125 @@
+package io.dtm.producers;
+
+import io.dtm.schemas.Topics;
+import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.SweepRequest;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.OutOfOrderSequenceException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Function;
+
+/**
+ * Starts a sweep: publishes its {@link SweepRequest} and its round-0 candidate trials in one Kafka transaction, so
+ * workers and the aggregator see either the whole sweep or none of it. Later rounds are the aggregator's.
+ *
+ * <p>The value serializers are the caller's (typically {@code AvroSerdes.serde(type, registry).serializer()}); they
+ * run here, before the producer sees the bytes, so the producer never closes them.
+ */
+public final class SweepPublisher {
+    private static final Logger log = LoggerFactory.getLogger(SweepPublisher.class);
+
+    /** What a publish wrote: {@code trials} distinct trials in {@code shards} trial records. */
+    public record Summary(String sweepId, int trials, int shards) {}
+
+    private final Map<String, Object> clientProps;
+    private final Serializer<SweepRequest> sweepSerializer;
+    private final Serializer<ComponentTrial> trialSerializer;
+    private final Function<Map<String, Object>, Producer<String, byte[]>> producers;
+
+    /**
+     * @param clientProps producer properties: {@code bootstrap.servers} plus any security settings (SASL, TLS);
+     *                    serializers, idempotence and the transactional id are set here
+     */
+    public SweepPublisher(Map<String, Object> clientProps, Serializer<SweepRequest> sweepSerializer,
+                          Serializer<ComponentTrial> trialSerializer) {
+        this(clientProps, sweepSerializer, trialSerializer, KafkaProducer::new);
+    }
+
+    SweepPublisher(Map<String, Object> clientProps, Serializer<SweepRequest> sweepSerializer,
+                   Serializer<ComponentTrial> trialSerializer,
+                   Function<Map<String, Object>, Producer<String, byte[]>> producers) {
+        this.clientProps = Map.copyOf(clientProps);
+        this.sweepSerializer = Objects.requireNonNull(sweepSerializer, "sweepSerializer");
+        this.trialSerializer = Objects.requireNonNull(trialSerializer, "trialSerializer");
+        this.producers = producers;
+    }
+
+    /**
+     * One transactional id per sweep: publishing the same sweep again fences a stuck earlier attempt instead of
+     * interleaving with it, and different sweeps never fence each other.
+     */
+    public static String transactionalId(String sweepId) {
+        return "dtm-sweep-" + sweepId;
+    }
+
+    /** The producer settings used for a sweep: the client properties plus what the transaction needs. */
+    public Map<String, Object> producerProps(String sweepId) {
+        Map<String, Object> props = new HashMap<>(clientProps);
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId(sweepId));
+        return props;
+    }
+
+    /**
+     * Validates the sweep, then publishes it with its round-0 trials atomically.
+     *
+     * @throws IllegalArgumentException naming every invalid field; nothing is published then
+     * @throws org.apache.kafka.common.KafkaException when the transaction fails; it is aborted, nothing is visible
+     */
+    public Summary publish(SweepRequest sweep) {
+        SweepRequests.validate(sweep);
+        String sweepId = sweep.getSweepId();
+        List<ComponentTrial> trials = TrialPlanner.candidates(sweep, 0, List.of());
+        // Serialize before the transaction opens: a serializer failure then leaves nothing to abort.
+        byte[] sweepBytes = sweepSerializer.serialize(Topics.SWEEPS, sweep);
+        List<ProducerRecord<String, byte[]>> records = new ArrayList<>(trials.size() + 1);
+        records.add(new ProducerRecord<>(Topics.SWEEPS, sweepId, sweepBytes));
+        for (ComponentTrial trial : trials) {
+            records.add(new ProducerRecord<>(Topics.TRIALS, Topics.shardKey(trial.getTrialId(), trial.getShard()),
+                    trialSerializer.serialize(Topics.TRIALS, trial)));
+        }
+        try (Producer<String, byte[]> producer = producers.apply(producerProps(sweepId))) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            try {
+                records.forEach(producer::send);
+                producer.commitTransaction();
+            } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
+                throw e; // the producer cannot abort after these; closing it is all that is left
+            } catch (RuntimeException e) {
+                abortQuietly(producer, e);
+                throw e;
+            }
+        }
+        Summary summary = new Summary(sweepId, trials.stream().map(ComponentTrial::getTrialId).distinct().toList().size(),
+                trials.size());
+        log.info("published sweep {}: {} round-0 trials in {} shards", sweepId, summary.trials(), summary.shards());
+        return summary;
+    }
+
+    private static void abortQuietly(Producer<String, byte[]> producer, RuntimeException cause) {
+        try {
+            producer.abortTransaction();
+        } catch (RuntimeException abortFailure) {
+            cause.addSuppressed(abortFailure);
+        }
+    }
+}
