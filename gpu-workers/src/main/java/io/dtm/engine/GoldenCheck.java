@@ -1,0 +1,189 @@
+package io.dtm.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dtm.schemas.CompressionSpec;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Recomputes a golden file (prompts + cases, dtm-spec "Golden files") with the engine and compares what the file
+ * expects: token ids, base greedy continuations and every case's per-prompt FDT/SDT.
+ *
+ * <p>Near-ties are not mismatches: a prompt whose base model disagrees with itself (base_teacher_forced_fdt &lt; N) is
+ * not compared, and a case disagreement on a prompt where the compressed model's top-1/top-2 logit margin falls below
+ * {@link #NEAR_TIE} (in the file, up to the first divergence; or in this engine, at any scored position, since SDT
+ * counts every position) is reported as a near-tie. Every other difference is a mismatch.
+ */
+public final class GoldenCheck {
+
+    /** Logit margin below which float32 rounding differences between implementations may flip a greedy choice. */
+    public static final double NEAR_TIE = 1e-4;
+
+    public record Summary(int prompts, int cases, int mismatches, int nearTies) {
+        @Override
+        public String toString() {
+            return "golden: " + prompts + " prompts, " + cases + " cases, " + mismatches + " mismatches, "
+                    + nearTies + " near-ties";
+        }
+    }
+
+    private final DivergenceEngine engine;
+    private final PrintStream log;
+
+    public GoldenCheck(DivergenceEngine engine, PrintStream log) {
+        this.engine = engine;
+        this.log = log;
+    }
+
+    /** Checks {@code golden} and, if {@code out} is not null, writes the recomputed file there. */
+    public Summary run(Path golden, Path out) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        JsonNode in = json.readTree(golden.toFile());
+        List<String> prompts = new ArrayList<>();
+        in.path("prompts").forEach(p -> prompts.add(p.asText()));
+        if (prompts.isEmpty()) {
+            throw new IllegalArgumentException(golden + ": no prompts");
+        }
+        int n = in.path("n_generated").asInt(64);
+        int mismatches = 0;
+        int nearTies = 0;
+
+        List<int[]> ids = new ArrayList<>();
+        for (int p = 0; p < prompts.size(); p++) {
+            int[] mine = engine.encode(prompts.get(p));
+            JsonNode expected = in.path("prompt_ids").path(p);
+            if (!expected.isMissingNode() && !Arrays.equals(mine, ints(expected))) {
+                mismatches++;
+                log.printf("mismatch: prompt %d token ids %s, expected %s%n", p, Arrays.toString(mine), expected);
+            }
+            // Score on the file's ids when given, so a tokenizer difference is reported once, not in every case.
+            ids.add(expected.isMissingNode() ? mine : ints(expected));
+        }
+
+        int[] selfConsistent = new int[prompts.size()];
+        Arrays.fill(selfConsistent, n);
+        JsonNode tf = in.path("base_teacher_forced_fdt");
+        for (int p = 0; p < prompts.size() && tf.isArray(); p++) {
+            selfConsistent[p] = tf.path(p).asInt(n);
+        }
+        boolean[] compare = new boolean[prompts.size()];
+        for (int p = 0; p < prompts.size(); p++) {
+            compare[p] = selfConsistent[p] == n;
+            if (!compare[p]) {
+                nearTies++;
+                log.printf("near-tie: prompt %d (base teacher-forced fdt %d < %d) is not compared%n", p, selfConsistent[p], n);
+            }
+        }
+
+        try (PromptSet set = engine.prepare(ids, engine.generate(ids, n, Trial.none(), DivergenceEngine.Progress.NONE),
+                DivergenceEngine.Progress.NONE)) {
+            JsonNode expectedBase = in.path("base_continuations");
+            for (int p = 0; p < prompts.size() && expectedBase.isArray(); p++) {
+                if (compare[p] && !Arrays.equals(set.continuations()[p], ints(expectedBase.path(p)))) {
+                    mismatches++;
+                    log.printf("mismatch: prompt %d base continuation differs%n", p);
+                }
+            }
+            ObjectNode result = json.createObjectNode();
+            result.put("model", in.path("model").asText(engine.modelDir().getFileName().toString()));
+            result.put("n_generated", n);
+            result.put("dtype_compute", engine.dtypeName());
+            result.set("prompts", in.path("prompts").deepCopy());
+            result.set("prompt_ids", json.valueToTree(ids));
+            result.set("base_continuations", json.valueToTree(set.continuations()));
+            result.set("base_teacher_forced_fdt", json.valueToTree(set.baseSelfConsistency()));
+            float[][] baseMargins = engine.margins(set, Trial.none());
+            result.set("base_min_logit_margin", json.valueToTree(Arrays.stream(baseMargins).map(GoldenCheck::min).toArray()));
+            result.set("base_logit_margins", json.valueToTree(baseMargins));
+            ArrayNode cases = result.putArray("cases");
+
+            int caseIndex = 0;
+            for (JsonNode c : in.path("cases")) {
+                Trial trial = trial(c);
+                TrialScore score = engine.score(set, trial);
+                float[][] margins = engine.margins(set, trial);
+                ObjectNode oc = cases.addObject();
+                oc.put("kind", c.path("kind").asText());
+                if (c.has("sparsity")) {
+                    oc.put("sparsity", c.path("sparsity").asDouble());
+                }
+                oc.set("components", c.path("components").deepCopy());
+                oc.set("fdt", json.valueToTree(score.fdt()));
+                oc.set("sdt", json.valueToTree(score.sdt()));
+                float[] atDecision = new float[prompts.size()];
+                for (int p = 0; p < atDecision.length; p++) {
+                    // the decisions up to and including the first divergence, as the file defines it
+                    atDecision[p] = min(Arrays.copyOf(margins[p], Math.min(score.fdt()[p] + 1, n)));
+                }
+                oc.set("min_margin_at_decision", json.valueToTree(atDecision));
+                JsonNode fdt = c.path("fdt");
+                JsonNode sdt = c.path("sdt");
+                for (int p = 0; p < prompts.size() && fdt.isArray(); p++) {
+                    if (!compare[p]) {
+                        continue;
+                    }
+                    boolean same = score.fdt()[p] == fdt.path(p).asInt() && score.sdt()[p] == sdt.path(p).asDouble();
+                    if (same) {
+                        continue;
+                    }
+                    double fileMargin = c.path("min_margin_at_decision").path(p).asDouble(Double.POSITIVE_INFINITY);
+                    double ownMargin = min(margins[p]);
+                    String what = String.format("case %d (%s %s) prompt %d: fdt %d sdt %s, expected fdt %d sdt %s"
+                                    + " (margin at decision in file %.2e, smallest margin here %.2e)",
+                            caseIndex, c.path("kind").asText(), trial, p, score.fdt()[p], score.sdt()[p],
+                            fdt.path(p).asInt(), sdt.path(p).asText(), fileMargin, ownMargin);
+                    if (Math.min(fileMargin, ownMargin) < NEAR_TIE) {
+                        nearTies++;
+                        log.println("near-tie: " + what);
+                    } else {
+                        mismatches++;
+                        log.println("mismatch: " + what);
+                    }
+                }
+                caseIndex++;
+            }
+            if (out != null) {
+                json.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), result);
+            }
+            return new Summary(prompts.size(), caseIndex, mismatches, nearTies);
+        }
+    }
+
+    /** A golden case as a trial: {@code kind} prune (with {@code sparsity}) or int8_rowwise on every listed component. */
+    static Trial trial(JsonNode c) {
+        String kind = c.path("kind").asText();
+        CompressionSpec spec = switch (kind) {
+            case "prune" -> CompressionSpec.prune(c.path("sparsity").asDouble(Double.NaN));
+            case "int8_rowwise" -> CompressionSpec.int8();
+            default -> throw new IllegalArgumentException("golden case has unknown kind '" + kind + "'");
+        };
+        Trial t = Trial.none();
+        for (JsonNode component : c.path("components")) {
+            t = t.plus(component.asText(), spec);
+        }
+        return t;
+    }
+
+    private static int[] ints(JsonNode array) {
+        int[] out = new int[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = array.path(i).asInt();
+        }
+        return out;
+    }
+
+    private static float min(float[] values) {
+        float m = Float.POSITIVE_INFINITY;
+        for (float v : values) {
+            m = Math.min(m, v);
+        }
+        return m;
+    }
+}

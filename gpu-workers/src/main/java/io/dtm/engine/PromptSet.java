@@ -1,0 +1,107 @@
+package io.dtm.engine;
+
+import ai.djl.ndarray.NDArray;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A prompt set prepared once for many trials: prompt ids, the base model's greedy continuations y, its teacher-forced
+ * argmax r (the reference tokens), and, per batch of prompts, the base hidden states at layer inputs so a trial can
+ * start at its first changed layer.
+ *
+ * <p>The cache holds {@code 2L + 1} arrays of {@code B × T × D} per batch ({@code T = P + N - 1}): each layer's input,
+ * each layer's mid-point (after attention) and the final hidden state. When that exceeds the budget only every
+ * {@code stride}-th layer input is kept, and a trial recomputes from the nearest one below its first change.
+ */
+public final class PromptSet implements AutoCloseable {
+
+    /** One forward batch: right-padded teacher-forced sequences x ++ y[0..N-2] and their cache. */
+    record Batch(int first, int size, int length, NDArray ids, NDArray mask, LlamaModel.Rope rope, NDArray rows,
+                 int[] references, NDArray[] inputs, NDArray[] mids) {
+
+        void close() {
+            for (NDArray a : List.of(ids, mask, rope.cos(), rope.sin(), rows)) {
+                a.close();
+            }
+            Arrays.stream(inputs).filter(a -> a != null).forEach(NDArray::close);
+            Arrays.stream(mids).filter(a -> a != null).forEach(NDArray::close);
+        }
+    }
+
+    private final int tokens;
+    private final List<int[]> promptIds;
+    private final int[][] continuations;
+    private final int[][] references;
+    private final List<Batch> batches;
+    private final int cacheStride;
+    private final long cacheBytes;
+
+    PromptSet(int tokens, List<int[]> promptIds, int[][] continuations, int[][] references, List<Batch> batches,
+              int cacheStride, long cacheBytes) {
+        this.tokens = tokens;
+        this.promptIds = List.copyOf(promptIds);
+        this.continuations = continuations;
+        this.references = references;
+        this.batches = List.copyOf(batches);
+        this.cacheStride = cacheStride;
+        this.cacheBytes = cacheBytes;
+    }
+
+    public int size() {
+        return promptIds.size();
+    }
+
+    /** N, the number of generated tokens scored per prompt. */
+    public int tokens() {
+        return tokens;
+    }
+
+    public List<int[]> promptIds() {
+        return promptIds;
+    }
+
+    /** The base model's greedy continuations y (N tokens each). */
+    public int[][] continuations() {
+        return continuations;
+    }
+
+    /** The base model's teacher-forced argmax r: the reference tokens trials are compared against. */
+    public int[][] references() {
+        return references;
+    }
+
+    /**
+     * Per prompt, the first position where the base model's teacher-forced argmax differs from its own greedy
+     * continuation (N if none): a value below N marks a near-tie prompt, where cached-KV generation and a full pass
+     * disagree by rounding.
+     */
+    public int[] baseSelfConsistency() {
+        int[] out = new int[size()];
+        for (int p = 0; p < out.length; p++) {
+            int i = 0;
+            while (i < tokens && continuations[p][i] == references[p][i]) {
+                i++;
+            }
+            out[p] = i;
+        }
+        return out;
+    }
+
+    /** Every {@code stride}-th layer input is cached (1: all, plus mid-layer states); 0: no cache. */
+    public int cacheStride() {
+        return cacheStride;
+    }
+
+    public long cacheBytes() {
+        return cacheBytes;
+    }
+
+    List<Batch> batches() {
+        return batches;
+    }
+
+    @Override
+    public void close() {
+        batches.forEach(Batch::close);
+    }
+}
