@@ -1,0 +1,71 @@
+package io.dtm.aggregator;
+
+import io.dtm.aggregator.avro.RoundState;
+import io.dtm.producers.TrialPlanner;
+import io.dtm.schemas.avro.DivergenceResult;
+import io.dtm.schemas.avro.SweepRequest;
+
+import java.util.List;
+
+/**
+ * Checks a divergence result against the sweep and the round it claims to belong to. A result that passes is one shard
+ * of a trial the aggregator planned, covering exactly that shard's prompts, so the shards of a trial concatenate to
+ * every prompt exactly once and can be summarised without further checks.
+ */
+final class ResultChecks {
+    private ResultChecks() {}
+
+    static void check(DivergenceResult result, SweepRequest sweep, RoundState round) throws RejectedRecord {
+        List<Integer> fdt = result.getFdt();
+        List<Double> sdt = result.getSdt();
+        if (fdt.size() != sdt.size()) {
+            throw new RejectedRecord("fdt has " + fdt.size() + " prompts but sdt has " + sdt.size());
+        }
+        if (result.getTokens() != sweep.getTokens()) {
+            throw new RejectedRecord("tokens " + result.getTokens() + " differs from the sweep's " + sweep.getTokens());
+        }
+        for (int i = 0; i < fdt.size(); i++) {
+            if (fdt.get(i) < 0 || fdt.get(i) > sweep.getTokens()) {
+                throw new RejectedRecord("fdt[" + i + "] = " + fdt.get(i) + " is outside 0.." + sweep.getTokens());
+            }
+            if (!(sdt.get(i) >= 0 && sdt.get(i) <= 1)) {
+                throw new RejectedRecord("sdt[" + i + "] = " + sdt.get(i) + " is outside 0..1");
+            }
+        }
+        checkShardLayout(result, sweep);
+        switch (result.getKind()) {
+            case CANDIDATE -> {
+                if (!round.getCandidates().contains(result.getTrialId())) {
+                    throw new RejectedRecord("trial " + result.getTrialId() + " is not a candidate of round " + result.getRound());
+                }
+                if (result.getTrialsInRound() != round.getCandidates().size()) {
+                    throw new RejectedRecord("trialsInRound " + result.getTrialsInRound() + " differs from the round's "
+                            + round.getCandidates().size() + " candidates");
+                }
+                if (result.getComponent() == null || result.getCompression() == null) {
+                    throw new RejectedRecord("a candidate result needs its component and compression");
+                }
+            }
+            case SCHEDULE -> {
+                if (!result.getTrialId().equals(round.getMeasureTrialId())) {
+                    throw new RejectedRecord("trial " + result.getTrialId() + " is not the schedule measure of round "
+                            + result.getRound());
+                }
+            }
+        }
+    }
+
+    private static void checkShardLayout(DivergenceResult result, SweepRequest sweep) throws RejectedRecord {
+        int shardCount = TrialPlanner.shardCount(sweep);
+        if (result.getShardCount() != shardCount || result.getShard() < 0 || result.getShard() >= shardCount) {
+            throw new RejectedRecord("shard " + result.getShard() + "/" + result.getShardCount() + " does not fit the sweep's "
+                    + shardCount + " shards");
+        }
+        int offset = result.getShard() * sweep.getShardSize();
+        int size = Math.min(sweep.getShardSize(), sweep.getPrompts().size() - offset);
+        if (result.getPromptOffset() != offset || result.getFdt().size() != size) {
+            throw new RejectedRecord("shard " + result.getShard() + " must score prompts " + offset + ".." + (offset + size - 1)
+                    + " but has " + result.getFdt().size() + " from offset " + result.getPromptOffset());
+        }
+    }
+}

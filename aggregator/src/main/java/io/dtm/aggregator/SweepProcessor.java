@@ -1,0 +1,298 @@
+package io.dtm.aggregator;
+
+import io.dtm.aggregator.avro.RoundState;
+import io.dtm.aggregator.avro.SweepEvent;
+import io.dtm.producers.CommitRule;
+import io.dtm.producers.Ranking;
+import io.dtm.producers.SweepRequests;
+import io.dtm.producers.TrialPlanner;
+import io.dtm.schemas.CompressionSpec;
+import io.dtm.schemas.Topics;
+import io.dtm.schemas.avro.ComponentInfo;
+import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.DivergenceResult;
+import io.dtm.schemas.avro.RankingEntry;
+import io.dtm.schemas.avro.RankingUpdate;
+import io.dtm.schemas.avro.ScheduleEntry;
+import io.dtm.schemas.avro.ScheduleStep;
+import io.dtm.schemas.avro.SweepRequest;
+import io.dtm.schemas.avro.TrialKind;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * Second stage: everything of one sweep, in order, on one task. Stores each result shard under its key (a redelivery
+ * overwrites), keeps each round's rolling ranking, decides a round once all its candidates are complete, has the new
+ * schedule measured, publishes the schedule step and plans the next round. All of it happens in the task's
+ * exactly-once transaction, so a round is never decided twice nor lost between state and output.
+ */
+final class SweepProcessor implements Processor<String, SweepEvent, String, SpecificRecord> {
+    private static final Logger log = LoggerFactory.getLogger(SweepProcessor.class);
+
+    /** Sparsity sums over many components; a target of 0.5 must count as reached at 0.4999999999. */
+    private static final double SPARSITY_SLACK = 1e-9;
+
+    private final Deserializer<SweepRequest> sweepDeserializer;
+    private final Deserializer<DivergenceResult> resultDeserializer;
+    private final StringSerializer keySerializer = new StringSerializer();
+    private ProcessorContext<String, SpecificRecord> context;
+    private KeyValueStore<String, SweepRequest> sweeps;
+    private KeyValueStore<String, DivergenceResult> shards;
+    private KeyValueStore<String, RoundState> rounds;
+    private KeyValueStore<String, RankingUpdate> rankings;
+    private KeyValueStore<String, ScheduleStep> pendingSteps;
+    private KeyValueStore<String, ScheduleStep> steps;
+
+    SweepProcessor(Deserializer<SweepRequest> sweepDeserializer, Deserializer<DivergenceResult> resultDeserializer) {
+        this.sweepDeserializer = sweepDeserializer;
+        this.resultDeserializer = resultDeserializer;
+    }
+
+    @Override
+    public void init(ProcessorContext<String, SpecificRecord> context) {
+        this.context = context;
+        sweeps = context.getStateStore(AggregatorTopology.SWEEP_STORE);
+        shards = context.getStateStore(AggregatorTopology.SHARD_STORE);
+        rounds = context.getStateStore(AggregatorTopology.ROUND_STORE);
+        rankings = context.getStateStore(AggregatorTopology.RANKING_STORE);
+        pendingSteps = context.getStateStore(AggregatorTopology.PENDING_STEP_STORE);
+        steps = context.getStateStore(AggregatorTopology.STEP_STORE);
+    }
+
+    @Override
+    public void process(Record<String, SweepEvent> record) {
+        SweepEvent event = record.value();
+        try {
+            switch (event.getKind()) {
+                case SWEEP -> onSweep(record, event);
+                case DIVERGENCE -> onResult(record, event);
+            }
+        } catch (RejectedRecord e) {
+            byte[] payload = bytes(event.getPayload());
+            context.forward(record.withKey(event.getKey()).withValue(DeadLetters.of(event.getSourceTopic(),
+                    event.getPartition(), event.getOffset(), event.getKey(), payload, e.getMessage(),
+                    context.currentSystemTimeMs())));
+        }
+    }
+
+    private void onSweep(Record<String, SweepEvent> record, SweepEvent event) throws RejectedRecord {
+        SweepRequest sweep = RejectedRecord.decode(sweepDeserializer, event.getSourceTopic(), bytes(event.getPayload()));
+        List<String> problems = new ArrayList<>(SweepRequests.problems(sweep));
+        if (!sweep.getSweepId().equals(event.getKey())) {
+            problems.add("key '" + event.getKey() + "' is not the sweepId");
+        }
+        if (!problems.isEmpty()) {
+            throw new RejectedRecord("invalid sweep: " + String.join("; ", problems));
+        }
+        SweepRequest known = sweeps.get(sweep.getSweepId());
+        if (known != null) {
+            if (!known.equals(sweep)) {
+                throw new RejectedRecord("sweep " + sweep.getSweepId() + " already exists with another definition;"
+                        + " a changed sweep needs a new sweepId");
+            }
+            log.info("sweep {} published again unchanged; its state is kept", sweep.getSweepId());
+            return;
+        }
+        sweeps.put(sweep.getSweepId(), sweep);
+        // Round 0's trials were published with the sweep; planning them again here yields the same ids.
+        rounds.put(Topics.roundKey(sweep.getSweepId(), 0), openRound(TrialPlanner.candidates(sweep, 0, List.of())));
+        log.info("sweep {} started: {} components, {} rounds, commit {}", sweep.getSweepId(),
+                sweep.getComponents().size(), sweep.getRounds(), sweep.getCommitRule());
+    }
+
+    private void onResult(Record<String, SweepEvent> record, SweepEvent event) throws RejectedRecord {
+        DivergenceResult result = RejectedRecord.decode(resultDeserializer, event.getSourceTopic(), bytes(event.getPayload()));
+        SweepRequest sweep = sweeps.get(result.getSweepId());
+        if (sweep == null) {
+            throw new RejectedRecord("unknown sweep " + result.getSweepId());
+        }
+        String roundKey = Topics.roundKey(result.getSweepId(), result.getRound());
+        RoundState round = rounds.get(roundKey);
+        if (round == null) {
+            throw new RejectedRecord("round " + result.getRound() + " of sweep " + result.getSweepId() + " has not started");
+        }
+        ResultChecks.check(result, sweep, round);
+        shards.put(Topics.shardKey(result.getTrialId(), result.getShard()), result);
+        TrialProgress progress = TrialProgress.of(shardsOf(result.getTrialId())).orElseThrow();
+        if (result.getKind() == TrialKind.CANDIDATE) {
+            onCandidateProgress(record, sweep, result.getRound(), round, progress);
+        } else if (progress.complete()) {
+            onScheduleMeasured(record, sweep, result.getRound(), progress);
+        }
+    }
+
+    /**
+     * Replaces the trial's entry in the round's ranking (one trial per action, so component and compression name it),
+     * publishes the ranking if anything changed, and decides the round when its last candidate completes.
+     */
+    private void onCandidateProgress(Record<String, SweepEvent> record, SweepRequest sweep, int roundNo, RoundState round,
+                                     TrialProgress progress) {
+        String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
+        RankingUpdate previous = rankings.get(roundKey);
+        List<RankingEntry> entries = new ArrayList<>();
+        if (previous != null) {
+            previous.getEntries().stream()
+                    .filter(e -> !(e.getComponent().equals(progress.component())
+                            && e.getCompression().equals(progress.compression())))
+                    .forEach(entries::add);
+        }
+        entries.add(progress.rankingEntry());
+        entries.sort(Ranking.BEST_FIRST);
+        int done = (int) entries.stream().filter(RankingEntry::getComplete).count();
+
+        List<Record<String, SpecificRecord>> decision = List.of();
+        if (!round.getDecided() && done == round.getCandidates().size()) {
+            decision = decide(record, sweep, roundNo, round, entries);
+        }
+        RankingUpdate update = RankingUpdate.newBuilder()
+                .setSweepId(sweep.getSweepId())
+                .setRound(roundNo)
+                .setTrialsTotal(round.getCandidates().size())
+                .setTrialsDone(done)
+                .setEntries(entries)
+                .setDecided(round.getDecided())
+                .setUpdatedAtMs(context.currentSystemTimeMs())
+                .build();
+        if (previous == null || !sameRanking(previous, update)) {
+            rankings.put(roundKey, update);
+            context.forward(record.withKey(roundKey).withValue(update));
+        }
+        decision.forEach(context::forward);
+    }
+
+    /**
+     * Applies the commit rule. Nothing to commit under a rule that commits something means no candidate is above the
+     * floor: the sweep stops with the schedule it has. Otherwise the new schedule is measured on its own before its
+     * step is published, because candidates were each scored alone and their effects need not add up.
+     */
+    private List<Record<String, SpecificRecord>> decide(Record<String, SweepEvent> record, SweepRequest sweep, int roundNo,
+                                                        RoundState round, List<RankingEntry> ranking) {
+        String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
+        CommitRule rule = CommitRule.parse(sweep.getCommitRule());
+        List<RankingEntry> chosen = rule.select(ranking, sweep.getFdtmFloor());
+        ScheduleStep before = roundNo == 0 ? null : steps.get(Topics.roundKey(sweep.getSweepId(), roundNo - 1));
+        List<ScheduleEntry> schedule = before == null ? List.of() : before.getSchedule();
+        round.setDecided(true);
+        log.info("sweep {} round {} decided: committing {}", sweep.getSweepId(), roundNo,
+                chosen.stream().map(e -> e.getComponent() + "=" + e.getCompression()).toList());
+
+        if (chosen.isEmpty() && rule.commitsAny()) {
+            rounds.put(roundKey, round);
+            // The schedule is unchanged, so its last measurement stands; an empty schedule is the base model itself.
+            ScheduleStep stop = step(sweep, roundNo, List.of(), schedule);
+            stop.setFdtm(before == null ? sweep.getTokens() : before.getFdtm());
+            stop.setSdtm(before == null ? 0.0 : before.getSdtm());
+            stop.setLast(true);
+            stop.setStopReason(StopReason.FDTM_FLOOR.code());
+            steps.put(roundKey, stop);
+            return List.of(record.withKey(roundKey).withValue(stop));
+        }
+        List<ScheduleEntry> committed = chosen.stream()
+                .map(e -> new ScheduleEntry(e.getComponent(), e.getCompression())).toList();
+        List<ScheduleEntry> next = TrialPlanner.apply(schedule, committed);
+        List<ComponentTrial> measure = TrialPlanner.scheduleMeasure(sweep, roundNo, next);
+        round.setMeasureTrialId(measure.get(0).getTrialId());
+        rounds.put(roundKey, round);
+        pendingSteps.put(roundKey, step(sweep, roundNo, committed, next));
+        return trialRecords(record, measure);
+    }
+
+    /** The round's schedule is measured: publish its step once, then plan the next round unless the sweep is done. */
+    private void onScheduleMeasured(Record<String, SweepEvent> record, SweepRequest sweep, int roundNo,
+                                    TrialProgress measured) {
+        String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
+        ScheduleStep step = pendingSteps.get(roundKey);
+        if (step == null) {
+            return; // a redelivered shard of a measure whose step is already published
+        }
+        step.setFdtm(measured.summary().fdtm());
+        step.setSdtm(measured.summary().sdtm());
+        List<ComponentTrial> nextRound = TrialPlanner.candidates(sweep, roundNo + 1, step.getSchedule());
+        StopReason stop = step.getOverallSparsity() >= sweep.getTargetSparsity() - SPARSITY_SLACK ? StopReason.TARGET_SPARSITY
+                : nextRound.isEmpty() ? StopReason.NO_ACTIONS
+                : roundNo + 1 >= sweep.getRounds() ? StopReason.ROUNDS
+                : null;
+        step.setLast(stop != null);
+        step.setStopReason(stop == null ? "" : stop.code());
+        pendingSteps.delete(roundKey);
+        steps.put(roundKey, step);
+        context.forward(record.withKey(roundKey).withValue(step));
+        log.info("sweep {} round {} schedule measured: FDTM {}, overall sparsity {}{}", sweep.getSweepId(), roundNo,
+                step.getFdtm(), step.getOverallSparsity(), stop == null ? "" : "; stopping: " + stop.code());
+        if (stop == null) {
+            rounds.put(Topics.roundKey(sweep.getSweepId(), roundNo + 1), openRound(nextRound));
+            trialRecords(record, nextRound).forEach(context::forward);
+        }
+    }
+
+    private List<DivergenceResult> shardsOf(String trialId) {
+        List<DivergenceResult> found = new ArrayList<>();
+        try (KeyValueIterator<String, DivergenceResult> it = shards.prefixScan(trialId + "/", keySerializer)) {
+            it.forEachRemaining(kv -> found.add(kv.value));
+        }
+        return found;
+    }
+
+    private static RoundState openRound(List<ComponentTrial> trials) {
+        return new RoundState(trials.stream().map(ComponentTrial::getTrialId).distinct().toList(), false, null);
+    }
+
+    private static List<Record<String, SpecificRecord>> trialRecords(Record<String, SweepEvent> cause,
+                                                                     List<ComponentTrial> trials) {
+        return trials.stream()
+                .map(t -> cause.<String>withKey(Topics.shardKey(t.getTrialId(), t.getShard())).<SpecificRecord>withValue(t))
+                .toList();
+    }
+
+    /** A step's committed entries, schedule and parameter shares; measurements and the stop are filled in later. */
+    private static ScheduleStep step(SweepRequest sweep, int roundNo, List<ScheduleEntry> committed,
+                                     List<ScheduleEntry> schedule) {
+        Map<String, CompressionSpec> applied = schedule.stream()
+                .collect(Collectors.toMap(ScheduleEntry::getComponent, e -> CompressionSpec.parse(e.getCompression())));
+        double params = 0;
+        double zeroed = 0;
+        double int8 = 0;
+        for (ComponentInfo component : sweep.getComponents()) {
+            CompressionSpec spec = applied.get(component.getName());
+            params += component.getParams();
+            if (spec != null && spec.kind() == CompressionSpec.Kind.PRUNE) {
+                zeroed += spec.sparsity() * component.getParams();
+            } else if (spec != null) {
+                int8 += component.getParams();
+            }
+        }
+        return ScheduleStep.newBuilder()
+                .setSweepId(sweep.getSweepId())
+                .setRound(roundNo)
+                .setCommitted(new ArrayList<>(committed))
+                .setSchedule(new ArrayList<>(schedule))
+                .setOverallSparsity(zeroed / params)
+                .setInt8Share(int8 / params)
+                .build();
+    }
+
+    private static boolean sameRanking(RankingUpdate a, RankingUpdate b) {
+        return RankingUpdate.newBuilder(b).setUpdatedAtMs(a.getUpdatedAtMs()).build().equals(a);
+    }
+
+    private static byte[] bytes(ByteBuffer buffer) {
+        ByteBuffer copy = buffer.duplicate();
+        byte[] bytes = new byte[copy.remaining()];
+        copy.get(bytes);
+        return bytes;
+    }
+}
