@@ -156,6 +156,7 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
             admin.createTopics(List.of(new NewTopic(Topics.SCHEMAS, 1, replication)
                             .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT))))
                     .all().get(KAFKA_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            awaitLeader(admin);
             LOG.info("created schema store topic {} (replication factor {})", Topics.SCHEMAS, replication);
         } catch (ExecutionException e) {
             if (!(e.getCause() instanceof TopicExistsException)) {
@@ -169,6 +170,26 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
             throw new IllegalStateException("Kafka at " + client.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG)
                     + " did not create topic " + Topics.SCHEMAS + " within " + KAFKA_TIMEOUT.toSeconds() + " s", e);
         }
+    }
+
+    /**
+     * A created topic reaches the brokers' metadata a moment after the controller confirms it; waiting here keeps the
+     * replay consumer from starting with a round of unknown-topic warnings.
+     */
+    private static void awaitLeader(Admin admin) throws InterruptedException, TimeoutException {
+        long deadline = System.nanoTime() + KAFKA_TIMEOUT.toNanos();
+        while (System.nanoTime() < deadline) {
+            try {
+                if (admin.describeTopics(List.of(Topics.SCHEMAS)).allTopicNames().get().get(Topics.SCHEMAS)
+                        .partitions().get(0).leader() != null) {
+                    return;
+                }
+            } catch (ExecutionException e) {
+                // not known to the broker yet
+            }
+            Thread.sleep(50);
+        }
+        throw new TimeoutException("topic " + Topics.SCHEMAS + " has no leader");
     }
 
     private static Map<String, Object> producerProps(Map<String, Object> client) {
