@@ -151,7 +151,8 @@ public final class EmbeddedCluster implements AutoCloseable {
     /**
      * Creates every topic of {@link Topics#ALL} that is missing, {@link Topics#COMPACTED} ones with
      * {@code cleanup.policy=compact}, on any cluster {@code adminProps} reach (bootstrap servers plus security
-     * settings). Existing topics are left as they are. Returns the topics it created.
+     * settings). Existing topics are left as they are. Returns the topics it created. The schema registry's store
+     * topic is not among them: {@link KafkaSchemaRegistryServer} creates it with the layout it needs.
      */
     public static List<String> createTopics(Map<String, Object> adminProps, int partitions, short replication) {
         Objects.requireNonNull(adminProps, "adminProps");

@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.avro.Schema;
@@ -54,7 +55,7 @@ public final class HttpSchemaRegistryClient implements SchemaRegistryClient {
 
     @Override
     public int register(String subject, Schema schema) {
-        String text = SchemaText.of(schema);
+        String text = SchemaText.of(Objects.requireNonNull(schema, "schema"));
         Map<String, Integer> ids = idsBySubject.computeIfAbsent(requireSubject(subject), s -> new ConcurrentHashMap<>());
         Integer cached = ids.get(text);
         if (cached != null) {

@@ -42,6 +42,7 @@ final class RegistryHttpServer implements AutoCloseable {
     private static final int VERSION_NOT_FOUND = 40402;
     private static final int INVALID_VERSION = 42202;
     private static final int STORE_ERROR = 50001;
+    private static final int INTERNAL_ERROR = 500;
     private static final String ROUTES = "GET /subjects, GET|POST /subjects/{subject}/versions, "
             + "GET /subjects/{subject}/versions/{version|latest}, POST /subjects/{subject}, GET /schemas/ids/{id}, "
             + "POST /compatibility/subjects/{subject}/versions/latest, GET /config";
@@ -113,7 +114,7 @@ final class RegistryHttpServer implements AutoCloseable {
                 answer = error(404, SchemaNotFoundException.ERROR_CODE, e.getMessage());
             } catch (RuntimeException e) {
                 LOG.error("schema registry failed {} {}", exchange.getRequestMethod(), exchange.getRequestURI(), e);
-                answer = error(500, STORE_ERROR, "internal error: " + e.getMessage());
+                answer = error(500, INTERNAL_ERROR, "internal error: " + e);
             }
             byte[] body = JSON.writeValueAsBytes(answer.body);
             exchange.getResponseHeaders().set("Content-Type", HttpSchemaRegistryClient.CONTENT_TYPE);
