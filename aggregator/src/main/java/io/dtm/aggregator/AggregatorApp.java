@@ -39,7 +39,8 @@ public final class AggregatorApp implements AutoCloseable {
     /** How to run one aggregator instance; {@link #builder} has the defaults. */
     public record Config(String bootstrapServers, SchemaRegistryClient registry, String applicationId,
                          Map<String, Object> clientProps, int replicationFactor, Path stateDir, long commitIntervalMs,
-                         int streamThreads, String httpBindHost, String httpAdvertisedHost, int httpPort) {
+                         int streamThreads, Duration unknownSweepGrace, String httpBindHost, String httpAdvertisedHost,
+                         int httpPort) {
 
         public Config {
             if (bootstrapServers == null || bootstrapServers.isBlank()) {
@@ -59,6 +60,9 @@ public final class AggregatorApp implements AutoCloseable {
             if (streamThreads < 1) {
                 throw new IllegalArgumentException("streamThreads must be >= 1, got " + streamThreads);
             }
+            if (unknownSweepGrace == null || unknownSweepGrace.isNegative()) {
+                throw new IllegalArgumentException("unknownSweepGrace must be >= 0, got " + unknownSweepGrace);
+            }
             if (httpPort < 0 || httpPort > 65535) {
                 throw new IllegalArgumentException("httpPort must be within 0..65535 (0 picks a free port), got " + httpPort);
             }
@@ -73,8 +77,8 @@ public final class AggregatorApp implements AutoCloseable {
 
     /**
      * Defaults: application id {@value #DEFAULT_APPLICATION_ID}, no extra client properties, replication factor 1 (a
-     * single broker), Kafka Streams' default state directory, 100 ms commits, one stream thread, REST on a free port of
-     * every interface, advertised as {@code localhost}.
+     * single broker), Kafka Streams' default state directory, 100 ms commits, one stream thread, 5 minutes' grace for
+     * results of a sweep not seen yet, REST on a free port of every interface, advertised as {@code localhost}.
      */
     public static final class Builder {
         private final String bootstrapServers;
@@ -85,6 +89,7 @@ public final class AggregatorApp implements AutoCloseable {
         private Path stateDir;
         private long commitIntervalMs = 100;
         private int streamThreads = 1;
+        private Duration unknownSweepGrace = AggregatorTopology.DEFAULT_UNKNOWN_SWEEP_GRACE;
         private String httpBindHost = "0.0.0.0";
         private String httpAdvertisedHost = "localhost";
         private int httpPort;
@@ -126,6 +131,12 @@ public final class AggregatorApp implements AutoCloseable {
             return this;
         }
 
+        /** How long a result naming a sweep not seen yet waits for the sweep before it is dead-lettered. */
+        public Builder unknownSweepGrace(Duration unknownSweepGrace) {
+            this.unknownSweepGrace = unknownSweepGrace;
+            return this;
+        }
+
         /** The REST API's port; 0 picks a free one ({@link AggregatorApp#restAddress()} tells which). */
         public Builder httpPort(int httpPort) {
             this.httpPort = httpPort;
@@ -145,7 +156,7 @@ public final class AggregatorApp implements AutoCloseable {
 
         public Config build() {
             return new Config(bootstrapServers, registry, applicationId, clientProps, replicationFactor, stateDir,
-                    commitIntervalMs, streamThreads, httpBindHost, httpAdvertisedHost, httpPort);
+                    commitIntervalMs, streamThreads, unknownSweepGrace, httpBindHost, httpAdvertisedHost, httpPort);
         }
     }
 
@@ -187,7 +198,7 @@ public final class AggregatorApp implements AutoCloseable {
         HostInfo self = new HostInfo(config.httpAdvertisedHost(), rest.port());
         KafkaStreams streams = null;
         try {
-            streams = new KafkaStreams(AggregatorTopology.buildTopology(config.registry()), streamsProperties(config, self));
+            streams = new KafkaStreams(AggregatorTopology.buildTopology(config.registry(), config.unknownSweepGrace()), streamsProperties(config, self));
             streams.setStateListener((now, before) -> log.info("aggregator state {} -> {}", before, now));
             streams.setUncaughtExceptionHandler(e -> {
                 // EOS aborts the failed transaction, so a replaced thread resumes from the last commit; transient

@@ -26,6 +26,8 @@ import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.state.Stores;
 
+import java.time.Duration;
+
 /**
  * The aggregator's topology. Two stages:
  * <ol>
@@ -56,8 +58,20 @@ public final class AggregatorTopology {
     public static final String PENDING_STEP_STORE = "pending-steps";
     /** sweepId/round → the published ScheduleStep. */
     public static final String STEP_STORE = "schedule-steps";
+    /** sweepId/trialId/shard → a result that arrived before its sweep, timestamped when it was parked. */
+    public static final String PARKED_STORE = "parked-results";
 
-    public static Topology buildTopology(SchemaRegistryClient registry) {
+    /** How long a result may wait for its sweep's definition by default (see {@link SweepProcessor}). */
+    public static final Duration DEFAULT_UNKNOWN_SWEEP_GRACE = Duration.ofMinutes(5);
+
+    /**
+     * @param registry          the schema registry every serde registers and looks schemas up in
+     * @param unknownSweepGrace how long a result naming a sweep not seen yet waits for it before it is dead-lettered
+     */
+    public static Topology buildTopology(SchemaRegistryClient registry, Duration unknownSweepGrace) {
+        if (unknownSweepGrace.isNegative()) {
+            throw new IllegalArgumentException("unknownSweepGrace must not be negative, got " + unknownSweepGrace);
+        }
         Serde<String> keys = Serdes.String();
         Serde<byte[]> raw = Serdes.ByteArray();
         Serde<SweepRequest> sweepSerde = AvroSerdes.serde(SweepRequest.class, registry);
@@ -75,6 +89,9 @@ public final class AggregatorTopology {
                 AvroSerdes.serde(ScheduleStep.class, registry)));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(STEP_STORE), keys,
                 AvroSerdes.serde(ScheduleStep.class, registry)));
+        Serde<SweepEvent> eventSerde = AvroSerdes.serde(SweepEvent.class, registry);
+        builder.addStateStore(Stores.timestampedKeyValueStoreBuilder(
+                Stores.persistentTimestampedKeyValueStore(PARKED_STORE), keys, eventSerde));
 
         KStream<String, SpecificRecord> sweeps = builder
                 .stream(Topics.SWEEPS, Consumed.with(keys, raw).withName("sweeps-source"))
@@ -92,11 +109,12 @@ public final class AggregatorTopology {
                 .mapValues(v -> (SweepEvent) v, Named.as("as-sweep-event"))
                 .repartition(Repartitioned.<String, SweepEvent>as(EVENTS_BY_SWEEP)
                         .withKeySerde(keys)
-                        .withValueSerde(AvroSerdes.serde(SweepEvent.class, registry)));
+                        .withValueSerde(eventSerde));
 
         KStream<String, SpecificRecord> outputs = events.process(
-                () -> new SweepProcessor(sweepSerde.deserializer(), resultSerde.deserializer()), Named.as("sweep-state"),
-                SWEEP_STORE, SHARD_STORE, ROUND_STORE, RANKING_STORE, PENDING_STEP_STORE, STEP_STORE);
+                () -> new SweepProcessor(sweepSerde.deserializer(), resultSerde.deserializer(), unknownSweepGrace),
+                Named.as("sweep-state"),
+                SWEEP_STORE, SHARD_STORE, ROUND_STORE, RANKING_STORE, PENDING_STEP_STORE, STEP_STORE, PARKED_STORE);
         BranchedKStream<String, SpecificRecord> routed = route(outputs, "out-", deadLetterSerde);
         to(routed, "out-", RankingUpdate.class, Topics.RANKINGS, AvroSerdes.serde(RankingUpdate.class, registry), "rankings");
         to(routed, "out-", ScheduleStep.class, Topics.SCHEDULE, AvroSerdes.serde(ScheduleStep.class, registry), "schedule");

@@ -20,15 +20,20 @@ import io.dtm.schemas.avro.TrialKind;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.TimestampedKeyValueStore;
+import org.apache.kafka.streams.state.ValueAndTimestamp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -39,6 +44,11 @@ import java.util.stream.Collectors;
  * overwrites), keeps each round's rolling ranking, decides a round once all its candidates are complete, has the new
  * schedule measured, publishes the schedule step and plans the next round. All of it happens in the task's
  * exactly-once transaction, so a round is never decided twice nor lost between state and output.
+ *
+ * <p>A result can reach this stage before its sweep: the two come from different input partitions, re-keyed by
+ * different tasks, and after downtime those tasks catch up at their own pace. Such a result is parked and replayed when
+ * the sweep arrives; only one still unclaimed after {@code unknownSweepGrace} is dead-lettered as naming an unknown
+ * sweep.
  */
 final class SweepProcessor implements Processor<String, SweepEvent, String, SpecificRecord> {
     private static final Logger log = LoggerFactory.getLogger(SweepProcessor.class);
@@ -48,6 +58,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
 
     private final Deserializer<SweepRequest> sweepDeserializer;
     private final Deserializer<DivergenceResult> resultDeserializer;
+    private final Duration unknownSweepGrace;
     private final StringSerializer keySerializer = new StringSerializer();
     private ProcessorContext<String, SpecificRecord> context;
     private KeyValueStore<String, SweepRequest> sweeps;
@@ -56,10 +67,13 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
     private KeyValueStore<String, RankingUpdate> rankings;
     private KeyValueStore<String, ScheduleStep> pendingSteps;
     private KeyValueStore<String, ScheduleStep> steps;
+    private TimestampedKeyValueStore<String, SweepEvent> parked;
 
-    SweepProcessor(Deserializer<SweepRequest> sweepDeserializer, Deserializer<DivergenceResult> resultDeserializer) {
+    SweepProcessor(Deserializer<SweepRequest> sweepDeserializer, Deserializer<DivergenceResult> resultDeserializer,
+                   Duration unknownSweepGrace) {
         this.sweepDeserializer = sweepDeserializer;
         this.resultDeserializer = resultDeserializer;
+        this.unknownSweepGrace = unknownSweepGrace;
     }
 
     @Override
@@ -71,22 +85,37 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         rankings = context.getStateStore(AggregatorTopology.RANKING_STORE);
         pendingSteps = context.getStateStore(AggregatorTopology.PENDING_STEP_STORE);
         steps = context.getStateStore(AggregatorTopology.STEP_STORE);
+        parked = context.getStateStore(AggregatorTopology.PARKED_STORE);
+        Duration interval = Duration.ofMillis(Math.max(100, Math.min(unknownSweepGrace.toMillis() / 2, 10_000)));
+        context.schedule(interval, PunctuationType.WALL_CLOCK_TIME, this::expireParked);
     }
 
     @Override
     public void process(Record<String, SweepEvent> record) {
         SweepEvent event = record.value();
-        try {
-            switch (event.getKind()) {
-                case SWEEP -> onSweep(record, event);
-                case DIVERGENCE -> onResult(record, event);
-            }
-        } catch (RejectedRecord e) {
-            byte[] payload = bytes(event.getPayload());
-            context.forward(record.withKey(event.getKey()).withValue(DeadLetters.of(event.getSourceTopic(),
-                    event.getPartition(), event.getOffset(), event.getKey(), payload, e.getMessage(),
-                    context.currentSystemTimeMs())));
+        switch (event.getKind()) {
+            case SWEEP -> handle(record, event, () -> onSweep(record, event));
+            case DIVERGENCE -> handle(record, event, () -> onResult(record, event));
         }
+    }
+
+    /** Processing of one event that may reject it. */
+    private interface Work {
+        void run() throws RejectedRecord;
+    }
+
+    private void handle(Record<String, SweepEvent> record, SweepEvent event, Work work) {
+        try {
+            work.run();
+        } catch (RejectedRecord e) {
+            deadLetter(record.timestamp(), event, e.getMessage());
+        }
+    }
+
+    private void deadLetter(long timestamp, SweepEvent event, String reason) {
+        context.forward(new Record<>(event.getKey(), DeadLetters.of(event.getSourceTopic(), event.getPartition(),
+                event.getOffset(), event.getKey(), bytes(event.getPayload()), reason, context.currentSystemTimeMs()),
+                timestamp));
     }
 
     private void onSweep(Record<String, SweepEvent> record, SweepEvent event) throws RejectedRecord {
@@ -112,13 +141,51 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         rounds.put(Topics.roundKey(sweep.getSweepId(), 0), openRound(TrialPlanner.candidates(sweep, 0, List.of())));
         log.info("sweep {} started: {} components, {} rounds, commit {}", sweep.getSweepId(),
                 sweep.getComponents().size(), sweep.getRounds(), sweep.getCommitRule());
+        replayParked(record, sweep.getSweepId());
+    }
+
+    private void replayParked(Record<String, SweepEvent> record, String sweepId) {
+        List<KeyValue<String, ValueAndTimestamp<SweepEvent>>> waiting = new ArrayList<>();
+        try (KeyValueIterator<String, ValueAndTimestamp<SweepEvent>> it = parked.prefixScan(sweepId + "/", keySerializer)) {
+            it.forEachRemaining(waiting::add);
+        }
+        if (!waiting.isEmpty()) {
+            log.info("sweep {}: replaying {} results that arrived before it", sweepId, waiting.size());
+        }
+        for (KeyValue<String, ValueAndTimestamp<SweepEvent>> entry : waiting) {
+            parked.delete(entry.key);
+            SweepEvent event = entry.value.value();
+            handle(record, event, () -> onResult(record, event));
+        }
+    }
+
+    private void expireParked(long now) {
+        List<KeyValue<String, ValueAndTimestamp<SweepEvent>>> expired = new ArrayList<>();
+        try (KeyValueIterator<String, ValueAndTimestamp<SweepEvent>> it = parked.all()) {
+            it.forEachRemaining(kv -> {
+                if (now - kv.value.timestamp() >= unknownSweepGrace.toMillis()) {
+                    expired.add(kv);
+                }
+            });
+        }
+        for (KeyValue<String, ValueAndTimestamp<SweepEvent>> entry : expired) {
+            parked.delete(entry.key);
+            deadLetter(now, entry.value.value(), "unknown sweep " + entry.key.substring(0, entry.key.indexOf('/'))
+                    + " (no definition within " + unknownSweepGrace.toSeconds() + " s)");
+        }
     }
 
     private void onResult(Record<String, SweepEvent> record, SweepEvent event) throws RejectedRecord {
         DivergenceResult result = RejectedRecord.decode(resultDeserializer, event.getSourceTopic(), bytes(event.getPayload()));
+        if (!SweepRequests.isValidSweepId(result.getSweepId())) {
+            throw new RejectedRecord("unknown sweep " + result.getSweepId() + " (not a valid sweep id)");
+        }
         SweepRequest sweep = sweeps.get(result.getSweepId());
         if (sweep == null) {
-            throw new RejectedRecord("unknown sweep " + result.getSweepId());
+            log.info("parking a result of unknown sweep {} until its definition arrives", result.getSweepId());
+            String parkKey = result.getSweepId() + "/" + Topics.shardKey(result.getTrialId(), result.getShard());
+            parked.put(parkKey, ValueAndTimestamp.make(event, context.currentSystemTimeMs()));
+            return;
         }
         String roundKey = Topics.roundKey(result.getSweepId(), result.getRound());
         RoundState round = rounds.get(roundKey);

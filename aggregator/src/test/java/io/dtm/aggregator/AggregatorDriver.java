@@ -19,8 +19,11 @@ import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -34,6 +37,7 @@ import java.util.stream.IntStream;
  */
 final class AggregatorDriver implements AutoCloseable {
     static final int TOKENS = 8;
+    static final Duration UNKNOWN_SWEEP_GRACE = Duration.ofSeconds(30);
 
     final SchemaRegistryCore registry = new SchemaRegistryCore();
     final TopologyTestDriver driver;
@@ -56,10 +60,10 @@ final class AggregatorDriver implements AutoCloseable {
             props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
             props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
             props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-            driver = new TopologyTestDriver(AggregatorTopology.buildTopology(registry), props,
+            driver = new TopologyTestDriver(AggregatorTopology.buildTopology(registry, UNKNOWN_SWEEP_GRACE), props,
                     Instant.parse("2026-11-22T12:00:00Z"));
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
         StringSerializer keys = new StringSerializer();
         StringDeserializer keyReader = new StringDeserializer();

@@ -16,7 +16,9 @@ import org.apache.kafka.streams.test.TestRecord;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -184,7 +186,7 @@ class AggregatorTopologyTest {
         assertEquals(0L, first.getOffset());
         assertEquals("t/0", first.getKey());
         assertEquals("aggregator", first.getService());
-        assertEquals(java.nio.ByteBuffer.wrap(garbage), first.getPayload());
+        assertEquals(ByteBuffer.wrap(garbage), first.getPayload());
         assertTrue(first.getReason().startsWith("cannot deserialize"), first.getReason());
         assertEquals(1L, dead.get(1).value().getOffset());
         assertTrue(dead.get(1).value().getReason().contains("no value"), dead.get(1).value().getReason());
@@ -199,8 +201,8 @@ class AggregatorTopologyTest {
         agg.start(sweep);
         ComponentTrial shard = TrialPlanner.candidates(sweep, 0, List.of()).get(0);
 
-        DivergenceResult unknownSweep = result(shard, 8, 8);
-        unknownSweep.setSweepId("nope");
+        DivergenceResult badSweepId = result(shard, 8, 8);
+        badSweepId.setSweepId("no/pe");
         DivergenceResult lengths = result(shard, 8, 8);
         lengths.setSdt(List.of(0.0));
         DivergenceResult outOfRange = result(shard, 8, TOKENS + 1);
@@ -210,13 +212,13 @@ class AggregatorTopologyTest {
         notPlanned.setTrialId("0123456789abcdef");
         DivergenceResult laterRound = result(shard, 8, 8);
         laterRound.setRound(1);
-        List<DivergenceResult> invalid = List.of(unknownSweep, lengths, outOfRange, negative, wrongShard, notPlanned,
+        List<DivergenceResult> invalid = List.of(badSweepId, lengths, outOfRange, negative, wrongShard, notPlanned,
                 laterRound);
         invalid.forEach(r -> agg.results.pipeInput("key-" + r.hashCode(), r));
 
         List<String> reasons = agg.deadLetters.readValuesToList().stream().map(DeadLetter::getReason).toList();
         assertEquals(invalid.size(), reasons.size(), reasons.toString());
-        assertTrue(reasons.get(0).contains("unknown sweep nope"), reasons.get(0));
+        assertTrue(reasons.get(0).contains("unknown sweep no/pe"), reasons.get(0));
         assertTrue(reasons.get(1).contains("sdt has 1"), reasons.get(1));
         assertTrue(reasons.get(2).contains("outside 0..8"), reasons.get(2));
         assertTrue(reasons.get(3).contains("outside 0..8"), reasons.get(3));
@@ -227,6 +229,41 @@ class AggregatorTopologyTest {
 
         agg.report(shard, 8, 8);
         assertEquals(List.of(shard.getComponent() + " prune:0.5 incomplete 8.0"), describe(agg.rankings.readValue()));
+    }
+
+    @Test
+    void resultsArrivingBeforeTheirSweepAreReplayedWhenItArrives() {
+        SweepRequest sweep = sweep().build();
+        List<ComponentTrial> round0 = TrialPlanner.candidates(sweep, 0, List.of());
+        agg.reportTrial(shards(round0, "a"), 8);
+        agg.report(shards(round0, "b").get(0), 4, 4);
+        agg.driver.advanceWallClockTime(AggregatorDriver.UNKNOWN_SWEEP_GRACE.minusSeconds(1));
+        assertTrue(agg.rankings.isEmpty());
+        assertTrue(agg.deadLetters.isEmpty(), "within the grace a result waits for its sweep");
+
+        agg.start(sweep);
+        RankingUpdate replayed = last(agg.rankings.readValuesToList());
+        assertEquals(List.of("a prune:0.5 complete 8.0", "b prune:0.5 incomplete 4.0"), describe(replayed));
+        agg.driver.advanceWallClockTime(AggregatorDriver.UNKNOWN_SWEEP_GRACE);
+        assertTrue(agg.deadLetters.isEmpty(), "replayed results are no longer parked");
+    }
+
+    @Test
+    void aResultOfAnUnknownSweepIsDeadLetteredAfterTheGrace() {
+        agg.start(sweep().build());
+        DivergenceResult orphan = result(TrialPlanner.candidates(sweep().setSweepId("nope").build(), 0, List.of()).get(0),
+                8, 8);
+        agg.results.pipeInput("orphan-key", orphan);
+        agg.driver.advanceWallClockTime(AggregatorDriver.UNKNOWN_SWEEP_GRACE.minusSeconds(1));
+        assertTrue(agg.deadLetters.isEmpty());
+
+        agg.driver.advanceWallClockTime(Duration.ofSeconds(1));
+        TestRecord<String, DeadLetter> dead = single(agg.deadLetters.readRecordsToList());
+        assertEquals("orphan-key", dead.key());
+        assertEquals(Topics.DIVERGENCES, dead.value().getSourceTopic());
+        assertEquals(0L, dead.value().getOffset());
+        assertTrue(dead.value().getReason().startsWith("unknown sweep nope"), dead.value().getReason());
+        assertTrue(agg.rankings.isEmpty());
     }
 
     @Test

@@ -26,7 +26,7 @@ public final class SweepRequests {
     /** Every problem of the request, each naming its field; empty when the request is valid. */
     public static List<String> problems(SweepRequest sweep) {
         List<String> problems = new ArrayList<>();
-        if (sweep.getSweepId() == null || !SWEEP_ID.matcher(sweep.getSweepId()).matches()) {
+        if (!isValidSweepId(sweep.getSweepId())) {
             problems.add("sweepId must be 1-200 characters without '/' or whitespace, got '" + sweep.getSweepId() + "'");
         }
         if (isBlank(sweep.getModel())) {
@@ -78,6 +78,11 @@ public final class SweepRequests {
             problems.add("no action is possible: pruneStep is 0 and int8 is false");
         }
         return problems;
+    }
+
+    /** Whether {@code sweepId} can name a sweep: 1-200 characters, no '/' and no whitespace. */
+    public static boolean isValidSweepId(String sweepId) {
+        return sweepId != null && SWEEP_ID.matcher(sweepId).matches();
     }
 
     /** @throws IllegalArgumentException listing every problem, when there is one */
