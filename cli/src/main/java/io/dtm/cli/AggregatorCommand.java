@@ -1,0 +1,47 @@
+package io.dtm.cli;
+
+import io.dtm.aggregator.AggregatorApp;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "aggregator", description = "Run the Kafka Streams aggregator (rankings, rounds, schedule) and its HTTP queries.")
+final class AggregatorCommand implements Callable<Integer> {
+
+    @Mixin
+    ConnectionMixin connection;
+
+    @Option(names = "--http-port", defaultValue = "7070", description = "Port of the query API (default: ${DEFAULT-VALUE}).")
+    int httpPort;
+
+    @Option(names = "--advertised-host", defaultValue = "127.0.0.1",
+            description = "Host other instances use to forward queries here (default: ${DEFAULT-VALUE}).")
+    String advertisedHost;
+
+    @Option(names = "--bind-host", defaultValue = "127.0.0.1", description = "Address the query API binds (default: ${DEFAULT-VALUE}).")
+    String bindHost;
+
+    @Option(names = "--replication-factor", defaultValue = "1", description = "Of internal topics (default: ${DEFAULT-VALUE}).")
+    int replicationFactor;
+
+    @Option(names = "--state-dir", description = "Kafka Streams state directory.")
+    Path stateDir;
+
+    @Override
+    public Integer call() throws Exception {
+        AggregatorApp.Config config = AggregatorApp.Config.builder(connection.bootstrapServers, connection.registry())
+                .clientProps(connection.clientProps()).replicationFactor(replicationFactor).stateDir(stateDir)
+                .httpPort(httpPort).httpBindHost(bindHost).httpAdvertisedHost(advertisedHost).build();
+        CountDownLatch stop = new CountDownLatch(1);
+        try (AggregatorApp app = AggregatorApp.start(config)) {
+            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+            System.out.println("aggregator up; queries at http://" + app.restAddress().host() + ":"
+                    + app.restAddress().port() + "/sweeps/{sweepId}/ranking and /schedule");
+            stop.await();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,28 @@
+package io.dtm.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "broker", description = "Start the embedded Kafka broker (KRaft) and schema registry alone, for local work.")
+final class BrokerCommand implements Callable<Integer> {
+
+    @Option(names = "--data-dir", description = "Keep the broker's data here across restarts (default: a temp dir).")
+    Path dataDir;
+
+    @Override
+    public Integer call() throws Exception {
+        CountDownLatch stop = new CountDownLatch(1);
+        try (EmbeddedCluster cluster = EmbeddedCluster.start(dataDir)) {
+            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+            System.out.println("bootstrap-servers: " + cluster.bootstrapServers());
+            System.out.println("registry-url: " + cluster.registryUrl());
+            System.out.println("e.g. ./dtm worker --bootstrap-servers " + cluster.bootstrapServers()
+                    + " --registry-url " + cluster.registryUrl() + "   (Ctrl-C stops the broker)");
+            stop.await();
+        }
+        return 0;
+    }
+}

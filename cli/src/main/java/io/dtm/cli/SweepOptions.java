@@ -1,0 +1,87 @@
+package io.dtm.cli;
+
+import io.dtm.engine.LlamaConfig;
+import io.dtm.producers.SweepRequests;
+import io.dtm.producers.TrialPlanner;
+import io.dtm.schemas.avro.ComponentInfo;
+import io.dtm.schemas.avro.SweepRequest;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Option;
+
+/** What a sweep measures and how it steps and commits; shared by {@code sweep start} and {@code demo}. */
+final class SweepOptions {
+
+    @Option(names = "--model", description = "Model directory as the workers resolve it (default: the bundled brown-llama-8m).")
+    Path model;
+
+    @Option(names = "--prompts", description = "Prompt file, one prompt per line (default: the demo's own 64 prompts).")
+    Path prompts;
+
+    @Option(names = "--tokens", defaultValue = "64", description = "Generated tokens N (default: ${DEFAULT-VALUE}).")
+    int tokens;
+
+    @Option(names = "--components", defaultValue = ".*", description = "Regex over component names (default: all).")
+    String components;
+
+    @Option(names = "--prune-step", defaultValue = "0.1", description = "Sparsity added per prune action; 0: none (default: ${DEFAULT-VALUE}).")
+    double pruneStep;
+
+    @Option(names = "--int8", description = "Offer int8_rowwise as an action too.")
+    boolean int8;
+
+    @Option(names = "--rounds", defaultValue = "3", description = "Greedy rounds (default: ${DEFAULT-VALUE}).")
+    int rounds;
+
+    @Option(names = "--commit", defaultValue = "1",
+            description = "What a round commits: K | top:K | fraction:F | floor:X; 0 only ranks (default: ${DEFAULT-VALUE}).")
+    String commit;
+
+    @Option(names = "--floor", defaultValue = "0", description = "Never commit a candidate at or below this FDTM (default: ${DEFAULT-VALUE}).")
+    double floor;
+
+    @Option(names = "--target-sparsity", defaultValue = "1.0", description = "Stop at this overall sparsity (default: ${DEFAULT-VALUE}).")
+    double targetSparsity;
+
+    @Option(names = "--shard-size", defaultValue = "32", description = "Prompts per trial shard (default: ${DEFAULT-VALUE}).")
+    int shardSize;
+
+    @Option(names = "--sweep-id", description = "Sweep id (default: derived from the time).")
+    String sweepId;
+
+    Path modelDir() {
+        return model != null ? model : Launcher.home().resolve("models/brown-llama-8m");
+    }
+
+    /** Builds and validates the sweep: components come from the model's config.json, matched by the regex. */
+    SweepRequest request() throws IOException {
+        Path dir = modelDir().toAbsolutePath().normalize();
+        LlamaConfig config = LlamaConfig.read(dir);
+        Pattern regex = Pattern.compile(components);
+        List<ComponentInfo> selected = new ArrayList<>();
+        for (String name : config.componentNames()) {
+            if (regex.matcher(name).matches()) {
+                long[] shape = config.componentShape(name.substring(name.indexOf('.', "model.layers.".length()) + 1));
+                selected.add(new ComponentInfo(name, shape[0] * shape[1]));
+            }
+        }
+        if (selected.isEmpty()) {
+            throw new IllegalArgumentException("--components '" + components + "' matches no component of " + dir
+                    + " (names look like model.layers.0.self_attn.q_proj)");
+        }
+        List<String> promptList = prompts != null ? Prompts.read(prompts) : Prompts.demo();
+        String id = sweepId != null ? sweepId : "sweep-" + Long.toString(System.currentTimeMillis(), 36);
+        SweepRequest sweep = SweepRequest.newBuilder()
+                .setSweepId(id).setModel(dir.toString())
+                .setPromptSetId(TrialPlanner.promptSetId(dir.toString(), tokens, promptList))
+                .setPrompts(promptList).setTokens(tokens).setComponentRegex(components).setComponents(selected)
+                .setPruneStep(pruneStep).setInt8(int8).setRounds(rounds).setCommitRule(commit).setFdtmFloor(floor)
+                .setTargetSparsity(targetSparsity).setShardSize(shardSize).setCreatedAtMs(System.currentTimeMillis())
+                .build();
+        SweepRequests.validate(sweep);
+        return sweep;
+    }
+}

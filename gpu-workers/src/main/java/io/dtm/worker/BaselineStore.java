@@ -1,0 +1,77 @@
+package io.dtm.worker;
+
+import io.dtm.schemas.Topics;
+import io.dtm.schemas.avro.BaseContinuation;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+/**
+ * The base model's continuations per prompt shard, read from the compacted {@link Topics#BASELINES} topic: whichever
+ * worker first meets a (model, prompt set, shard) computes and publishes them, every later worker reads them, so
+ * greedy generation of the base model happens once per shard for the whole group.
+ */
+final class BaselineStore implements AutoCloseable {
+
+    private final KafkaConsumer<String, byte[]> reader;
+    private final Deserializer<BaseContinuation> deserializer;
+    private final Map<String, BaseContinuation> table = new HashMap<>();
+    private final List<TopicPartition> partitions;
+
+    BaselineStore(Map<String, Object> clientProps, Deserializer<BaseContinuation> deserializer) {
+        Map<String, Object> props = new HashMap<>(clientProps);
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        props.remove(ConsumerConfig.GROUP_ID_CONFIG);
+        this.reader = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer());
+        this.deserializer = deserializer;
+        this.partitions = reader.partitionsFor(Topics.BASELINES, Duration.ofSeconds(30)).stream()
+                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+        reader.assign(partitions);
+        reader.seekToBeginning(partitions);
+    }
+
+    /** The continuations for {@code key} ({@code promptSetId/shard}), after catching up with the topic. */
+    Optional<BaseContinuation> get(String key) {
+        catchUp();
+        return Optional.ofNullable(table.get(key));
+    }
+
+    /** Records what this worker just published, so it need not wait for its own write to come back. */
+    void put(String key, BaseContinuation value) {
+        table.put(key, value);
+    }
+
+    private void catchUp() {
+        Map<TopicPartition, Long> end = reader.endOffsets(partitions);
+        while (end.entrySet().stream().anyMatch(e -> reader.position(e.getKey()) < e.getValue())) {
+            for (ConsumerRecord<String, byte[]> r : reader.poll(Duration.ofMillis(200))) {
+                try {
+                    BaseContinuation value = deserializer.deserialize(r.topic(), r.value());
+                    if (value == null) {
+                        table.remove(r.key());
+                    } else {
+                        table.put(r.key(), value);
+                    }
+                } catch (RuntimeException e) {
+                    // a bad baseline only costs a recomputation; the trial itself is unaffected
+                    table.remove(r.key());
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        reader.close();
+    }
+}
