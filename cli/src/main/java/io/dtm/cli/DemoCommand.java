@@ -56,6 +56,14 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // the live progress lines are the demo's output; per-trial and broker logs would drown them
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "error");
+        System.setProperty("org.slf4j.simpleLogger.log.io.dtm", "warn");
+        // in-process workers share one PyTorch pool: more threads than cores only makes them contend
+        int threads = Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, workers));
+        System.setProperty("ai.djl.pytorch.num_threads", System.getProperty("ai.djl.pytorch.num_threads", String.valueOf(threads)));
+        System.setProperty("ai.djl.pytorch.num_interop_threads",
+                System.getProperty("ai.djl.pytorch.num_interop_threads", "1"));
         long start = System.nanoTime();
         SweepRequest request = sweep.request();
         System.out.printf("dtm demo: %s, %d components, %d prompts x %d tokens, %d round(s), commit %s, %d workers%n",
