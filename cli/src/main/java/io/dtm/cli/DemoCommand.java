@@ -60,8 +60,8 @@ final class DemoCommand implements Callable<Integer> {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "error");
         System.setProperty("org.slf4j.simpleLogger.log.io.dtm", "warn");
         // in-process workers share one PyTorch pool: more threads than cores only makes them contend
-        int threads = Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, workers));
-        System.setProperty("ai.djl.pytorch.num_threads", System.getProperty("ai.djl.pytorch.num_threads", String.valueOf(threads)));
+        int pool = Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, workers));
+        System.setProperty("ai.djl.pytorch.num_threads", System.getProperty("ai.djl.pytorch.num_threads", String.valueOf(pool)));
         System.setProperty("ai.djl.pytorch.num_interop_threads",
                 System.getProperty("ai.djl.pytorch.num_interop_threads", "1"));
         long start = System.nanoTime();
