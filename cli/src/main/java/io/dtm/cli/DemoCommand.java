@@ -51,6 +51,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Write the rankings and schedule here as JSON.")
     Path out;
 
+    @Option(names = "--compare-engine",
+            description = "Afterwards, score the same trials with the engine alone (no Kafka) and compare time and FDTM.")
+    boolean compareEngine;
+
     @Option(names = "--timeout-minutes", defaultValue = "30", description = "Give up after this long (default: ${DEFAULT-VALUE}).")
     long timeoutMinutes;
 
@@ -103,6 +107,9 @@ final class DemoCommand implements Callable<Integer> {
                 report(request, rankings, schedule);
                 System.out.printf(Locale.ROOT, "demo wall time %.1f s; workers' own scoring time %.1f s (sum over trial shards)%n",
                         wall, scoring);
+                if (compareEngine) {
+                    EngineComparison.run(request, rankings, schedule, engine.options(), wall);
+                }
                 if (out != null) {
                     writeJson(out, request, rankings, schedule);
                     System.out.println("wrote " + out);
