@@ -18,6 +18,11 @@ public final class Dtm {
     }
 
     public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The command line with dtm's error handling: a failure prints one line naming the problem and exits 2. */
+    static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Dtm());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             commandLine.getErr().println("dtm: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
@@ -26,6 +31,6 @@ public final class Dtm {
             }
             return 2;
         });
-        System.exit(cli.execute(args));
+        return cli;
     }
 }
