@@ -71,7 +71,11 @@ final class Checkpoint implements AutoCloseable {
         if (st == null) {
             throw new IOException("checkpoint " + dir + " has no tensor '" + name + "'");
         }
-        long[] actual = st.entries().get(name).shape();
+        SafeTensors.Entry entry = st.entries().get(name);
+        if (entry == null) {
+            throw new IOException("tensor '" + name + "' is listed in the index but missing from " + st.file());
+        }
+        long[] actual = entry.shape();
         if (!Arrays.equals(actual, shape)) {
             throw new IOException("tensor '" + name + "' in " + st.file() + " has shape " + Arrays.toString(actual)
                     + ", expected " + Arrays.toString(shape) + " from config.json");

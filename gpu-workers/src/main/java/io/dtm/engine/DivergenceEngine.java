@@ -363,7 +363,8 @@ public final class DivergenceEngine implements AutoCloseable {
         if (stride == 1) {
             return new Entry(first, first < layers && mlpOnly, false);
         }
-        return new Entry(first / stride * stride, false, false);
+        // inputs[layers] (the final state) is cached only with stride 1: start below it
+        return new Entry(Math.min(first, layers - 1) / stride * stride, false, false);
     }
 
     private static int layerOf(String component) {
@@ -395,23 +396,33 @@ public final class DivergenceEngine implements AutoCloseable {
         return gatherRows(x, batch.rows());                                             // [R,D]
     }
 
-    /** Top-1 minus top-2 logit of the trial's model at each scored position, [prompt][N] (how close a decision was). */
-    public float[][] margins(PromptSet set, Trial trial) {
+    /** A trial's score together with the top-1 minus top-2 logit margin at every scored position, [prompt][N]. */
+    public record DetailedScore(TrialScore score, float[][] margins) {}
+
+    /** Like {@link #score}, and also how close each greedy decision was (from the same forward pass). */
+    public DetailedScore scoreWithMargins(PromptSet set, Trial trial) {
         Map<String, NDArray> compressed = compress(trial);
         try {
             Weights w = weights.with(compressed);
-            float[][] out = new float[set.size()][set.tokens()];
+            int n = set.tokens();
+            int[] predicted = new int[set.size() * n];
+            int[] reference = new int[predicted.length];
+            float[][] margins = new float[set.size()][n];
             Entry entry = entry(trial, set.cacheStride());
             for (PromptSet.Batch batch : set.batches()) {
                 try (NDScope scope = new NDScope()) {
-                    NDArray top2 = model.logits(w, scoredRows(batch, w, entry)).topK(2, -1).get(0); // [R,2]
+                    NDArray logits = model.logits(w, scoredRows(batch, w, entry));              // [R,V]
+                    int[] tokens = toInts(logits.argMax(-1));                                    // [R]
+                    NDArray top2 = logits.topK(2, -1).get(0);                                    // [R,2]
                     float[] m = top2.get(":, 0").sub(top2.get(":, 1")).toType(DataType.FLOAT32, false).toFloatArray();
+                    System.arraycopy(tokens, 0, predicted, batch.first() * n, tokens.length);
+                    System.arraycopy(batch.references(), 0, reference, batch.first() * n, tokens.length);
                     for (int b = 0; b < batch.size(); b++) {
-                        System.arraycopy(m, b * set.tokens(), out[batch.first() + b], 0, set.tokens());
+                        System.arraycopy(m, b * n, margins[batch.first() + b], 0, n);
                     }
                 }
             }
-            return out;
+            return new DetailedScore(TrialScore.compare(predicted, reference, n), margins);
         } finally {
             compressed.values().forEach(NDArray::close);
         }
@@ -525,6 +536,11 @@ public final class DivergenceEngine implements AutoCloseable {
     /** The compressed copies of a trial's components, made in Java from the base weights (which stay untouched). */
     private Map<String, NDArray> compress(Trial trial) {
         Map<String, NDArray> out = new HashMap<>();
+        boolean tied = weights.get("lm_head.weight") == weights.get("model.embed_tokens.weight");
+        if (tied && trial.changes().containsKey("lm_head") && trial.changes().containsKey("model.embed_tokens")) {
+            throw new IllegalArgumentException("lm_head and model.embed_tokens are one tied matrix in "
+                    + modelDir.getFileName() + ": compress it under one name only");
+        }
         try (NDScope scope = new NDScope()) {
             for (Map.Entry<String, CompressionSpec> change : trial.changes().entrySet()) {
                 String name = requireComponent(change.getKey()) + ".weight";
@@ -534,7 +550,6 @@ public final class DivergenceEngine implements AutoCloseable {
                 float[] changed = Compression.apply(change.getValue(), values, (int) shape.get(0), (int) shape.get(1));
                 NDArray c = keep(toDtype(manager.create(changed, shape), base.getDataType()));
                 out.put(name, c);
-                boolean tied = weights.get("lm_head.weight") == weights.get("model.embed_tokens.weight");
                 if (tied && (name.equals("lm_head.weight") || name.equals("model.embed_tokens.weight"))) {
                     // one matrix serves both roles, so compressing it changes both
                     out.put(name.equals("lm_head.weight") ? "model.embed_tokens.weight" : "lm_head.weight", c);

@@ -99,7 +99,7 @@ public final class GoldenCheck {
             result.set("prompt_ids", json.valueToTree(ids));
             result.set("base_continuations", json.valueToTree(set.continuations()));
             result.set("base_teacher_forced_fdt", json.valueToTree(set.baseSelfConsistency()));
-            float[][] baseMargins = engine.margins(set, Trial.none());
+            float[][] baseMargins = engine.scoreWithMargins(set, Trial.none()).margins();
             result.set("base_min_logit_margin", json.valueToTree(Arrays.stream(baseMargins).map(GoldenCheck::min).toArray()));
             result.set("base_logit_margins", json.valueToTree(baseMargins));
             ArrayNode cases = result.putArray("cases");
@@ -107,8 +107,9 @@ public final class GoldenCheck {
             int caseIndex = 0;
             for (JsonNode c : in.path("cases")) {
                 Trial trial = trial(c);
-                TrialScore score = engine.score(set, trial);
-                float[][] margins = engine.margins(set, trial);
+                DivergenceEngine.DetailedScore detailed = engine.scoreWithMargins(set, trial);
+                TrialScore score = detailed.score();
+                float[][] margins = detailed.margins();
                 ObjectNode oc = cases.addObject();
                 oc.put("kind", c.path("kind").asText());
                 if (c.has("sparsity")) {

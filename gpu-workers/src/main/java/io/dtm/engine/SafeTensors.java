@@ -39,29 +39,48 @@ final class SafeTensors implements AutoCloseable {
     SafeTensors(Path file) throws IOException {
         this.file = file;
         this.channel = FileChannel.open(file, StandardOpenOption.READ);
-        ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-        channel.read(len, 0);
-        long headerLength = len.flip().getLong();
-        if (headerLength <= 0 || headerLength > 100_000_000 || 8 + headerLength > channel.size()) {
+        try {
+            long size = channel.size();
+            if (size < 8) {
+                throw new IOException(file + " is not a safetensors file (" + size + " bytes, shorter than its length prefix)");
+            }
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            channel.read(len, 0);
+            long headerLength = len.flip().getLong();
+            if (headerLength <= 0 || headerLength > 100_000_000 || 8 + headerLength > size) {
+                throw new IOException(file + " is not a safetensors file (header length " + headerLength + ")");
+            }
+            ByteBuffer header = ByteBuffer.allocate((int) headerLength);
+            channel.read(header, 8);
+            this.dataStart = 8 + headerLength;
+            JsonNode json;
+            try {
+                json = new ObjectMapper().readTree(header.array());
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IOException(file + " has a safetensors header that is not JSON: " + e.getOriginalMessage(), e);
+            }
+            for (Iterator<Map.Entry<String, JsonNode>> it = json.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                if (e.getKey().equals("__metadata__")) {
+                    continue;
+                }
+                JsonNode v = e.getValue();
+                long[] shape = new long[v.path("shape").size()];
+                for (int i = 0; i < shape.length; i++) {
+                    shape[i] = v.path("shape").path(i).asLong();
+                }
+                Entry entry = new Entry(v.path("dtype").asText(), shape,
+                        v.path("data_offsets").path(0).asLong(), v.path("data_offsets").path(1).asLong());
+                if (entry.begin() < 0 || entry.end() < entry.begin() || dataStart + entry.end() > size) {
+                    throw new IOException("tensor '" + e.getKey() + "' in " + file + " has data offsets ["
+                            + entry.begin() + ", " + entry.end() + ") beyond the file's " + (size - dataStart)
+                            + " data bytes (truncated file?)");
+                }
+                entries.put(e.getKey(), entry);
+            }
+        } catch (IOException | RuntimeException e) {
             channel.close();
-            throw new IOException(file + " is not a safetensors file (header length " + headerLength + ")");
-        }
-        ByteBuffer header = ByteBuffer.allocate((int) headerLength);
-        channel.read(header, 8);
-        this.dataStart = 8 + headerLength;
-        JsonNode json = new ObjectMapper().readTree(header.array());
-        for (Iterator<Map.Entry<String, JsonNode>> it = json.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            if (e.getKey().equals("__metadata__")) {
-                continue;
-            }
-            JsonNode v = e.getValue();
-            long[] shape = new long[v.path("shape").size()];
-            for (int i = 0; i < shape.length; i++) {
-                shape[i] = v.path("shape").path(i).asLong();
-            }
-            entries.put(e.getKey(), new Entry(v.path("dtype").asText(), shape,
-                    v.path("data_offsets").path(0).asLong(), v.path("data_offsets").path(1).asLong()));
+            throw e;
         }
     }
 

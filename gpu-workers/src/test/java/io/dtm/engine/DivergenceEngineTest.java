@@ -202,7 +202,7 @@ class DivergenceEngineTest {
             float[][] margins = null;
             for (int p = 0; p < set.size(); p++) {
                 if (full.fdt()[p] != decoded.fdt()[p] || full.sdt()[p] != decoded.sdt()[p]) {
-                    margins = margins != null ? margins : engine.margins(set, e.getValue());
+                    margins = margins != null ? margins : engine.scoreWithMargins(set, e.getValue()).margins();
                     float min = Float.POSITIVE_INFINITY;
                     for (float m : margins[p]) {
                         min = Math.min(min, m);
@@ -238,7 +238,7 @@ class DivergenceEngineTest {
 
     @Test
     void marginsArePositiveAndComputedOnTheTrialModel() {
-        float[][] base = engine.margins(set, Trial.none());
+        float[][] base = engine.scoreWithMargins(set, Trial.none()).margins();
         assertEquals(set.size(), base.length);
         for (float[] row : base) {
             assertEquals(N, row.length);
@@ -246,9 +246,9 @@ class DivergenceEngineTest {
                 assertTrue(m >= 0f && Float.isFinite(m));
             }
         }
-        float[][] changed = engine.margins(set, Trial.of(layer(1, "self_attn.q_proj"), prune(0.9)));
+        float[][] changed = engine.scoreWithMargins(set, Trial.of(layer(1, "self_attn.q_proj"), prune(0.9))).margins();
         assertTrue(!Arrays.deepEquals(base, changed), "a compressed model has different logits");
-        assertTrue(Arrays.deepEquals(base, engine.margins(set, Trial.none())), "margins are deterministic");
+        assertTrue(Arrays.deepEquals(base, engine.scoreWithMargins(set, Trial.none()).margins()), "margins are deterministic");
     }
 
     // ---------------------------------------------------------------- restoration
@@ -258,7 +258,7 @@ class DivergenceEngineTest {
         for (Trial t : trials().values()) {
             engine.score(set, t);
             engine.scoreFull(set, t);
-            engine.margins(set, t);
+            engine.scoreWithMargins(set, t);
         }
         engine.scoreByDecoding(set, trials().get("lm_head"));
         engine.generate(set.promptIds(), 3, trials().get("embed_tokens"), DivergenceEngine.Progress.NONE);
@@ -357,7 +357,7 @@ class DivergenceEngineTest {
             assertIdentity(e.score(s, Trial.none()), "score, stride 2");
             Trial lmHead = trials().get("lm_head");
             assertEquals(engine.scoreFull(set, lmHead), e.score(s, lmHead), "lm_head with stride 2");
-            assertEquals(engine.margins(set, Trial.none())[0][0], e.margins(s, Trial.none())[0][0], 1e-5f);
+            assertEquals(engine.scoreWithMargins(set, Trial.none()).margins()[0][0], e.scoreWithMargins(s, Trial.none()).margins()[0][0], 1e-5f);
         }
     }
 
@@ -384,7 +384,7 @@ class DivergenceEngineTest {
                 "model.layers.0.self_attn.q_proj.weight", "lm_head.weight", "model.norm")) {
             Trial t = Trial.of(bad, prune(0.5));
             List<Runnable> calls = List.of(() -> engine.score(set, t), () -> engine.scoreFull(set, t),
-                    () -> engine.scoreByDecoding(set, t), () -> engine.margins(set, t),
+                    () -> engine.scoreByDecoding(set, t), () -> engine.scoreWithMargins(set, t),
                     () -> engine.parameters(bad), () -> engine.baseWeight(bad),
                     () -> engine.generate(set.promptIds(), 2, t, DivergenceEngine.Progress.NONE));
             for (Runnable call : calls) {
