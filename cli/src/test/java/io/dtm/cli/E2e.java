@@ -10,11 +10,13 @@ import io.dtm.engine.EngineOptions;
 import io.dtm.engine.LlamaConfig;
 import io.dtm.engine.PromptSet;
 import io.dtm.engine.Trial;
+import io.dtm.engine.TrialScore;
 import io.dtm.producers.TrialPlanner;
 import io.dtm.schemas.CompressionSpec;
 import io.dtm.schemas.DivergenceSummary;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.RankingEntry;
 import io.dtm.schemas.avro.RankingUpdate;
 import io.dtm.schemas.avro.ScheduleEntry;
@@ -159,6 +161,10 @@ final class E2e {
         return new EngineOptions("cpu", "float32", 64, EngineOptions.DEFAULT_CACHE_BUDGET);
     }
 
+    static SchemaRegistryClient registry(EmbeddedCluster cluster) {
+        return io.dtm.schemas.registry.SchemaRegistryClients.connect(cluster.registryUrl());
+    }
+
     static Map<String, Object> clientProps(EmbeddedCluster cluster) {
         return Map.of(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers());
     }
@@ -276,16 +282,6 @@ final class E2e {
         }
     }
 
-    static void closeAll(List<? extends AutoCloseable> closeables) {
-        for (AutoCloseable c : closeables) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                // best effort in teardown
-            }
-        }
-    }
-
     static void deleteTree(Path dir) {
         if (dir == null || !Files.exists(dir)) {
             return;
@@ -327,16 +323,6 @@ final class E2e {
 
     static List<ScheduleView.Entry> entries(List<ScheduleEntry> entries) {
         return entries.stream().map(e -> new ScheduleView.Entry(e.getComponent(), e.getCompression())).toList();
-    }
-
-    /** A view without what legitimately differs between two runs of one definition: the sweep id. */
-    static List<ScheduleView.Step> steps(ScheduleView view) {
-        return view.steps();
-    }
-
-    /** Ranking entries with the run-specific parts (sweep id, timestamps) left out. */
-    static List<RankingView.Entry> entries(RankingView view) {
-        return view.entries();
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -429,6 +415,26 @@ final class E2e {
 
         DivergenceSummary candidate(String component, String compression) {
             return score(List.of(), component, compression);
+        }
+
+        /**
+         * The result a worker writes for a round-0 candidate {@code shard}: the engine's per-prompt numbers for the
+         * shard's prompts, sliced from the whole prompt set.
+         */
+        DivergenceResult result(ComponentTrial shard, String workerId) {
+            TrialScore score = engine.score(set, Trial.of(shard.getComponent(),
+                    CompressionSpec.parse(shard.getCompression())));
+            int from = shard.getPromptOffset();
+            int to = from + shard.getPrompts().size();
+            return DivergenceResult.newBuilder()
+                    .setTrialId(shard.getTrialId()).setShard(shard.getShard()).setShardCount(shard.getShardCount())
+                    .setSweepId(shard.getSweepId()).setRound(shard.getRound()).setKind(shard.getKind())
+                    .setComponent(shard.getComponent()).setCompression(shard.getCompression())
+                    .setTrialsInRound(shard.getTrialsInRound()).setTokens(shard.getTokens())
+                    .setPromptOffset(shard.getPromptOffset())
+                    .setFdt(Arrays.stream(score.fdt(), from, to).boxed().toList())
+                    .setSdt(Arrays.stream(score.sdt(), from, to).boxed().toList())
+                    .setWorkerId(workerId).setElapsedMs(1).build();
         }
 
         @Override

@@ -21,7 +21,6 @@ import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.ScheduleStep;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.registry.SchemaRegistryClient;
-import io.dtm.schemas.registry.SchemaRegistryClients;
 import io.dtm.schemas.serde.AvroSerdes;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -53,16 +52,13 @@ class PipelineEndToEndTest {
     void aSweepRunsEndToEndAndMatchesTheEngine() throws Exception {
         SweepRequest sweep = E2e.sweep("e2e-sweep");
         Path stateDir = Files.createTempDirectory("dtm-e2e-streams");
-        List<AutoCloseable> open = new ArrayList<>();
+        // resources close in reverse order: workers, aggregator, engine, then the broker
         try (EmbeddedCluster cluster = EmbeddedCluster.start(null);
-             E2e.Reference reference = new E2e.Reference(sweep.getPrompts())) {
-            SchemaRegistryClient registry = SchemaRegistryClients.connect(cluster.registryUrl());
-            AggregatorApp aggregator = E2e.startAggregator(cluster, registry, "dtm-aggregator-e2e", stateDir);
-            open.add(aggregator);
-            E2e.RunningWorker w0 = new E2e.RunningWorker(cluster, registry, "dtm-workers", "e2e-worker-0");
-            open.add(0, w0);
-            E2e.RunningWorker w1 = new E2e.RunningWorker(cluster, registry, "dtm-workers", "e2e-worker-1");
-            open.add(0, w1);
+             E2e.Reference reference = new E2e.Reference(sweep.getPrompts());
+             AggregatorApp aggregator = E2e.startAggregator(cluster, E2e.registry(cluster), "dtm-aggregator-e2e", stateDir);
+             E2e.RunningWorker w0 = new E2e.RunningWorker(cluster, E2e.registry(cluster), "dtm-workers", "e2e-worker-0");
+             E2e.RunningWorker w1 = new E2e.RunningWorker(cluster, E2e.registry(cluster), "dtm-workers", "e2e-worker-1")) {
+            SchemaRegistryClient registry = E2e.registry(cluster);
 
             SweepPublisher.Summary published = SweepCommand.publish(E2e.clientProps(cluster), registry, sweep);
             assertEquals(6, published.trials(), "6 candidates in round 0");
@@ -171,7 +167,6 @@ class PipelineEndToEndTest {
                     + "/sweeps/no-such-sweep/schedule").statusCode());
             assertEquals(404, get(base + "/ranking?round=7").statusCode());
         } finally {
-            E2e.closeAll(open);
             E2e.deleteTree(stateDir);
         }
     }
