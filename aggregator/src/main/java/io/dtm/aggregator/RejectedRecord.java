@@ -1,6 +1,5 @@
 package io.dtm.aggregator;
 
-import io.dtm.schemas.registry.SchemaNotFoundException;
 import io.dtm.schemas.registry.SchemaRegistryException;
 import org.apache.kafka.common.serialization.Deserializer;
 
@@ -23,19 +22,10 @@ final class RejectedRecord extends Exception {
         try {
             return deserializer.deserialize(topic, bytes);
         } catch (RuntimeException e) {
-            if (registryUnavailable(e)) {
+            if (SchemaRegistryException.isTransient(e)) {
                 throw e;
             }
             throw new RejectedRecord("cannot deserialize: " + e.getMessage());
         }
-    }
-
-    private static boolean registryUnavailable(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof SchemaRegistryException && !(t instanceof SchemaNotFoundException)) {
-                return true;
-            }
-        }
-        return false;
     }
 }

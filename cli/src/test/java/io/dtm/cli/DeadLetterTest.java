@@ -27,7 +27,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -139,11 +138,6 @@ class DeadLetterTest {
      * like any other undecodable record, not retried as if the registry were down.
      */
     @Test
-    @Disabled("bug: RejectedRecord.registryUnavailable walks the whole cause chain; HttpSchemaRegistryClient.getById"
-            + " wraps the registry's 404 SchemaRegistryException inside SchemaNotFoundException, so the inner plain"
-            + " SchemaRegistryException makes an unknown schema id look like an unreachable registry: the record is"
-            + " rethrown, the stream thread is replaced and fails again on it forever (a poison pill that stalls the"
-            + " aggregator)")
     void aResultWithAnUnknownSchemaIdIsDeadLetteredAndTheAggregatorGoesOn() throws Exception {
         SweepRequest sweep = E2e.sweep("dl-schema-sweep", E2e.prompts(E2e.PROMPTS), 1);
         Path temp = Files.createTempDirectory("dtm-dead-letters-schema");

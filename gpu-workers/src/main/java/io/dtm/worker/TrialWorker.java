@@ -14,6 +14,7 @@ import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.TrialKind;
 import io.dtm.schemas.registry.SchemaRegistryClient;
+import io.dtm.schemas.registry.SchemaRegistryException;
 import io.dtm.schemas.serde.AvroSerdes;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -174,6 +175,14 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             }
             out.addAll(score(trial));
         } catch (RuntimeException e) {
+            if (SchemaRegistryException.isTransient(e)) {
+                // not the record's fault: leave it uncommitted and try again after a pause
+                log.warn("{}: schema registry unavailable ({}); retrying {} shortly", config.workerId(), e.getMessage(),
+                        record.key());
+                consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
+                pause(Duration.ofSeconds(2));
+                return;
+            }
             String reason = e.getClass().getSimpleName() + ": " + e.getMessage();
             log.warn("{}: dead-lettering {}-{}@{} (key {}): {}", config.workerId(), record.topic(), record.partition(),
                     record.offset(), record.key(), reason);
@@ -252,6 +261,15 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                 .setWorkerId(config.workerId()).setElapsedMs((System.nanoTime() - start) / 1_000_000).build();
         out.add(encode(Topics.DIVERGENCES, Topics.shardKey(t.getTrialId(), t.getShard()), result, results));
         return out;
+    }
+
+    private void pause(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running.set(false);
+        }
     }
 
     /** The trial's compressed model: its schedule plus, for a candidate, the candidate's action. */

@@ -24,4 +24,20 @@ public class SchemaRegistryException extends RuntimeException {
     public int errorCode() {
         return errorCode;
     }
+
+    /**
+     * Whether {@code failure} is the registry being unreachable or failing on its side (no response, HTTP 5xx or a
+     * 5xxxx error code) rather than the record being wrong: such a record must be retried, never dead-lettered. The
+     * outermost registry exception in the cause chain decides, because clients wrap a plain HTTP error in a more
+     * specific one (a 404 becomes {@link SchemaNotFoundException}).
+     */
+    public static boolean isTransient(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof SchemaRegistryException r) {
+                int code = r.errorCode();
+                return code == NO_RESPONSE || (code >= 500 && code < 600) || (code >= 50000 && code < 60000);
+            }
+        }
+        return false;
+    }
 }
