@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "aggregator", description = "Run the Kafka Streams aggregator (rankings, rounds, schedule) and its HTTP queries.")
+@Command(name = "aggregator", mixinStandardHelpOptions = true, description = "Run the Kafka Streams aggregator (rankings, rounds, schedule) and its HTTP queries.")
 final class AggregatorCommand implements Callable<Integer> {
 
     @Mixin
@@ -32,15 +32,22 @@ final class AggregatorCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        AggregatorApp.Config config = AggregatorApp.Config.builder(connection.bootstrapServers, connection.registry())
+        AggregatorApp.Config config = AggregatorApp.Config.builder(connection.bootstrapServers(), connection.registry())
                 .clientProps(connection.clientProps()).replicationFactor(replicationFactor).stateDir(stateDir)
                 .httpPort(httpPort).httpBindHost(bindHost).httpAdvertisedHost(advertisedHost).build();
         CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch closed = new CountDownLatch(1);
+        // the JVM halts once hooks return: wait for Kafka Streams to close cleanly, or the next start rebalances for long
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stop.countDown();
+            Shutdown.await(closed);
+        }));
         try (AggregatorApp app = AggregatorApp.start(config)) {
-            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
             System.out.println("aggregator up; queries at http://" + app.restAddress().host() + ":"
                     + app.restAddress().port() + "/sweeps/{sweepId}/ranking and /schedule");
             stop.await();
+        } finally {
+            closed.countDown();
         }
         return 0;
     }

@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "bench", description = "Single-round sweep of every linear component, scored three ways: naive, full, fast.")
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Single-round sweep of every linear component, scored three ways: naive, full, fast.")
 final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Hugging Face model directory.")

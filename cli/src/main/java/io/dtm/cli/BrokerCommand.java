@@ -6,7 +6,7 @@ import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "broker", description = "Start the embedded Kafka broker (KRaft) and schema registry alone, for local work.")
+@Command(name = "broker", mixinStandardHelpOptions = true, description = "Start the embedded Kafka broker (KRaft) and schema registry alone, for local work.")
 final class BrokerCommand implements Callable<Integer> {
 
     @Option(names = "--data-dir", description = "Keep the broker's data here across restarts (default: a temp dir).")
@@ -15,13 +15,19 @@ final class BrokerCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch closed = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stop.countDown();
+            Shutdown.await(closed);
+        }));
         try (EmbeddedCluster cluster = EmbeddedCluster.start(dataDir)) {
-            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
             System.out.println("bootstrap-servers: " + cluster.bootstrapServers());
             System.out.println("registry-url: " + cluster.registryUrl());
             System.out.println("e.g. ./dtm worker --bootstrap-servers " + cluster.bootstrapServers()
                     + " --registry-url " + cluster.registryUrl() + "   (Ctrl-C stops the broker)");
             stop.await();
+        } finally {
+            closed.countDown();
         }
         return 0;
     }

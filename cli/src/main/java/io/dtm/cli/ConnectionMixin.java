@@ -12,22 +12,38 @@ import picocli.CommandLine.Option;
 /** Where the pipeline's cluster and schema registry are, and any client security settings (SASL/TLS). */
 final class ConnectionMixin {
 
-    @Option(names = "--bootstrap-servers", required = true, description = "Kafka bootstrap servers, host:port[,host:port].")
+    @Option(names = "--bootstrap-servers", defaultValue = "${env:DTM_BOOTSTRAP_SERVERS}",
+            description = "Kafka bootstrap servers, host:port[,host:port] (default: env DTM_BOOTSTRAP_SERVERS).")
     String bootstrapServers;
 
-    @Option(names = "--registry-url", required = true, description = "Schema Registry URL (Confluent REST API).")
+    @Option(names = "--registry-url", defaultValue = "${env:DTM_REGISTRY_URL}",
+            description = "Schema Registry URL, Confluent REST API (default: env DTM_REGISTRY_URL).")
     String registryUrl;
 
-    @Option(names = "--client-config", description = "A .properties file of extra Kafka client settings (SASL, TLS, ...).")
+    @Option(names = "--client-config", defaultValue = "${env:DTM_CLIENT_CONFIG}",
+            description = "A .properties file of extra Kafka client settings: SASL, TLS, ... (default: env DTM_CLIENT_CONFIG).")
     Path clientConfig;
 
+    /** Client settings: the file's, with --bootstrap-servers taking precedence over a bootstrap.servers in it. */
     Map<String, Object> clientProps() {
-        Map<String, Object> base = new HashMap<>();
-        base.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        return ClientProperties.with(base, ClientProperties.load(clientConfig));
+        Map<String, Object> props = new HashMap<>(ClientProperties.load(clientConfig));
+        props.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
+        return props;
+    }
+
+    String bootstrapServers() {
+        if (bootstrapServers == null || bootstrapServers.isBlank()) {
+            throw new IllegalArgumentException("no Kafka cluster given: pass --bootstrap-servers or set DTM_BOOTSTRAP_SERVERS"
+                    + " (./dtm broker starts one locally)");
+        }
+        return bootstrapServers;
     }
 
     SchemaRegistryClient registry() {
+        if (registryUrl == null || registryUrl.isBlank()) {
+            throw new IllegalArgumentException("no schema registry given: pass --registry-url or set DTM_REGISTRY_URL"
+                    + " (./dtm broker starts one locally)");
+        }
         return SchemaRegistryClients.connect(registryUrl);
     }
 }

@@ -36,7 +36,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "demo", description = "Embedded broker + registry, one aggregator, two workers and a sweep, end to end.")
+@Command(name = "demo", mixinStandardHelpOptions = true, description = "Embedded broker + registry, one aggregator, two workers and a sweep, end to end.")
 final class DemoCommand implements Callable<Integer> {
 
     @Mixin
@@ -71,7 +71,7 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         SweepRequest request = sweep.request();
         System.out.printf("dtm demo: %s, %d components, %d prompts x %d tokens, %d round(s), commit %s, %d workers%n",
-                Path.of(request.getModel()).getFileName(), request.getComponents().size(), request.getPrompts().size(),
+                sweep.modelDir().getFileName(), request.getComponents().size(), request.getPrompts().size(),
                 request.getTokens(), request.getRounds(), request.getCommitRule(), workers);
         Path stateDir = Files.createTempDirectory("dtm-demo-streams");
         try (EmbeddedCluster cluster = EmbeddedCluster.start(null)) {
@@ -85,7 +85,8 @@ final class DemoCommand implements Callable<Integer> {
                 EngineOptions options = engine.options();
                 for (int i = 0; i < workers; i++) {
                     group.add(new TrialWorker(new TrialWorker.Config(clientProps, registry, "dtm-workers",
-                            "demo-worker-" + i, null, options, Duration.ofMinutes(60), 4)));
+                            "demo-worker-" + i, sweep.modelDir().toAbsolutePath().getParent(), options,
+                            Duration.ofMinutes(60), 4)));
                 }
                 List<Thread> threads = WorkerCommand.startThreads(group);
                 System.out.println("aggregator queries at http://" + aggregator.restAddress().host() + ":"
@@ -108,7 +109,7 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "demo wall time %.1f s; workers' own scoring time %.1f s (sum over trial shards)%n",
                         wall, scoring);
                 if (compareEngine) {
-                    EngineComparison.run(request, rankings, schedule, engine.options(), wall);
+                    EngineComparison.run(sweep.modelDir(), request, rankings, schedule, engine.options(), wall);
                 }
                 if (out != null) {
                     writeJson(out, request, rankings, schedule);

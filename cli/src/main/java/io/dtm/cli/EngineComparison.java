@@ -23,12 +23,12 @@ final class EngineComparison {
 
     private EngineComparison() {}
 
-    static void run(SweepRequest request, Map<Integer, RankingView> rankings, ScheduleView schedule, EngineOptions options,
+    static void run(Path modelDir, SweepRequest request, Map<Integer, RankingView> rankings, ScheduleView schedule, EngineOptions options,
                     double pipelineSeconds) throws Exception {
         long start = System.nanoTime();
         int trials = 0;
         int disagreements = 0;
-        try (DivergenceEngine engine = DivergenceEngine.load(Path.of(request.getModel()), options);
+        try (DivergenceEngine engine = DivergenceEngine.load(modelDir, options);
              PromptSet set = engine.prepare(request.getPrompts(), request.getTokens(), DivergenceEngine.Progress.NONE)) {
             for (RankingView round : rankings.values()) {
                 Trial base = scheduleBefore(schedule, round.round());

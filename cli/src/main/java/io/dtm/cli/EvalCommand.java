@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "eval", description = "FDTM and SDTM of one compressed component over a prompt set.")
+@Command(name = "eval", mixinStandardHelpOptions = true, description = "FDTM and SDTM of one compressed component over a prompt set.")
 final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Hugging Face model directory.")

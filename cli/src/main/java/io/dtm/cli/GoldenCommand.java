@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "golden", description = "Recompute a golden file (prompts + cases), compare what it expects, write the result.")
+@Command(name = "golden", mixinStandardHelpOptions = true, description = "Recompute a golden file (prompts + cases), compare what it expects, write the result.")
 final class GoldenCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Hugging Face model directory.")

@@ -9,10 +9,10 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
-@Command(name = "sweep", description = "Sweeps.", subcommands = SweepCommand.Start.class)
+@Command(name = "sweep", mixinStandardHelpOptions = true, description = "Sweeps.", subcommands = SweepCommand.Start.class)
 final class SweepCommand {
 
-    @Command(name = "start", description = "Publish a sweep and its first round of trials (one transaction).")
+    @Command(name = "start", mixinStandardHelpOptions = true, description = "Publish a sweep and its first round of trials (one transaction).")
     static final class Start implements Callable<Integer> {
 
         @Mixin

@@ -18,6 +18,10 @@ final class SweepOptions {
     @Option(names = "--model", description = "Model directory as the workers resolve it (default: the bundled brown-llama-8m).")
     Path model;
 
+    @Option(names = "--model-name",
+            description = "The model as workers should resolve it, e.g. a name under their --model-root (default: --model's absolute path).")
+    String modelName;
+
     @Option(names = "--prompts", description = "Prompt file, one prompt per line (default: the demo's own 64 prompts).")
     Path prompts;
 
@@ -74,9 +78,10 @@ final class SweepOptions {
         }
         List<String> promptList = prompts != null ? Prompts.read(prompts) : Prompts.demo();
         String id = sweepId != null ? sweepId : "sweep-" + Long.toString(System.currentTimeMillis(), 36);
+        String published = modelName != null ? modelName : dir.toString();
         SweepRequest sweep = SweepRequest.newBuilder()
-                .setSweepId(id).setModel(dir.toString())
-                .setPromptSetId(TrialPlanner.promptSetId(dir.toString(), tokens, promptList))
+                .setSweepId(id).setModel(published)
+                .setPromptSetId(TrialPlanner.promptSetId(published, tokens, promptList))
                 .setPrompts(promptList).setTokens(tokens).setComponentRegex(components).setComponents(selected)
                 .setPruneStep(pruneStep).setInt8(int8).setRounds(rounds).setCommitRule(commit).setFdtmFloor(floor)
                 .setTargetSparsity(targetSparsity).setShardSize(shardSize).setCreatedAtMs(System.currentTimeMillis())

@@ -7,12 +7,14 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "worker", description = "Join the GPU-worker consumer group; start more processes to scale out.")
+@Command(name = "worker", mixinStandardHelpOptions = true, description = "Join the GPU-worker consumer group; start more processes to scale out.")
 final class WorkerCommand implements Callable<Integer> {
 
     @Mixin
@@ -24,7 +26,7 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--group", defaultValue = "dtm-workers", description = "Consumer group (default: ${DEFAULT-VALUE}).")
     String group;
 
-    @Option(names = "--worker-id", description = "Stable id of this worker (default: host-pid).")
+    @Option(names = "--worker-id", description = "Id of this worker, unique in the group (default: host-pid-random).")
     String workerId;
 
     @Option(names = "--model-root", description = "Directory that relative model names in trials resolve against.")
@@ -38,17 +40,18 @@ final class WorkerCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         String id = workerId != null ? workerId : defaultId();
         TrialWorker worker = new TrialWorker(config(connection, engine, group, id, modelRoot, maxTrialMinutes));
-        Thread main = Thread.currentThread();
+        CountDownLatch stopped = new CountDownLatch(1);
+        // on SIGTERM: finish or abandon the trial in progress (it is redelivered), then let the JVM halt
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             worker.close();
-            try {
-                main.join(30_000);
-            } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-            }
+            Shutdown.await(stopped);
         }));
         System.out.println("worker " + id + " joined group " + group);
-        worker.run();
+        try {
+            worker.run();
+        } finally {
+            stopped.countDown();
+        }
         return 0;
     }
 
@@ -65,7 +68,8 @@ final class WorkerCommand implements Callable<Integer> {
         } catch (Exception e) {
             host = "worker";
         }
-        return host + "-" + ManagementFactory.getRuntimeMXBean().getPid();
+        // containers all run java as pid 1: a random suffix keeps ids (and transactional ids) unique
+        return host + "-" + ManagementFactory.getRuntimeMXBean().getPid() + "-" + UUID.randomUUID().toString().substring(0, 6);
     }
 
     static List<Thread> startThreads(List<TrialWorker> workers) {

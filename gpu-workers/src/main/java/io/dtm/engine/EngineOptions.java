@@ -45,7 +45,8 @@ public record EngineOptions(String device, String dtype, int batchSize, long cac
         return new EngineOptions(device, dtype, batchSize, bytes);
     }
 
-    Device resolveDevice() {
+    /** The device these options select on this machine; fails if a GPU is asked for and PyTorch sees none. */
+    public Device resolveDevice() {
         boolean hasGpu = Engine.getEngine("PyTorch").getGpuCount() > 0;
         if (device.equals("gpu") && !hasGpu) {
             throw new IllegalStateException("device gpu requested but PyTorch sees no GPU");

@@ -97,6 +97,8 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private volatile int processed;
 
     public TrialWorker(Config config) {
+        // a worker that cannot use its device would dead-letter every trial it takes: fail before joining the group
+        config.engine().resolveDevice();
         this.config = config;
         this.trials = AvroSerdes.serde(ComponentTrial.class, config.registry());
         this.results = AvroSerdes.serde(DivergenceResult.class, config.registry());
