@@ -3,6 +3,7 @@ package io.dtm.engine;
 import ai.djl.Device;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
@@ -411,10 +412,9 @@ public final class DivergenceEngine implements AutoCloseable {
             Entry entry = entry(trial, set.cacheStride());
             for (PromptSet.Batch batch : set.batches()) {
                 try (NDScope scope = new NDScope()) {
-                    NDArray logits = model.logits(w, scoredRows(batch, w, entry));              // [R,V]
-                    int[] tokens = toInts(logits.argMax(-1));                                    // [R]
-                    NDArray top2 = logits.topK(2, -1).get(0);                                    // [R,2]
-                    float[] m = top2.get(":, 0").sub(top2.get(":, 1")).toType(DataType.FLOAT32, false).toFloatArray();
+                    NDList head = model.tokensAndMargins(w, scoredRows(batch, w, entry));         // [R], [R]
+                    int[] tokens = toInts(head.get(0));
+                    float[] m = head.get(1).toType(DataType.FLOAT32, false).toFloatArray();
                     System.arraycopy(tokens, 0, predicted, batch.first() * n, tokens.length);
                     System.arraycopy(batch.references(), 0, reference, batch.first() * n, tokens.length);
                     for (int b = 0; b < batch.size(); b++) {
