@@ -25,6 +25,8 @@ final class EngineComparison {
 
     static void run(Path modelDir, SweepRequest request, Map<Integer, RankingView> rankings, ScheduleView schedule, EngineOptions options,
                     double pipelineSeconds) throws Exception {
+        // the demo sized PyTorch's pool for its in-process workers; alone, the engine gets every core
+        ai.djl.pytorch.jni.JniUtils.setNumThreads(Runtime.getRuntime().availableProcessors());
         long start = System.nanoTime();
         int trials = 0;
         int disagreements = 0;
