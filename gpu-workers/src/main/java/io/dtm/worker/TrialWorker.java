@@ -95,6 +95,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private final LinkedHashMap<String, PromptSet> promptSets = new LinkedHashMap<>(8, 0.75f, true);
     private final AtomicBoolean running = new AtomicBoolean(true);
     private volatile int processed;
+    private volatile int aborted;
 
     public TrialWorker(Config config) {
         // a worker that cannot use its device would dead-letter every trial it takes: fail before joining the group
@@ -127,6 +128,14 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     /** Trial shards this worker has finished (results and dead letters). */
     public int processed() {
         return processed;
+    }
+
+    /**
+     * Transactions this worker aborted, e.g. because the group moved its partition on (a trial that outlasted
+     * {@code max.poll.interval.ms}): a count that keeps growing means trials take longer than the worker is allowed.
+     */
+    public int aborted() {
+        return aborted;
     }
 
     @Override
@@ -208,6 +217,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             // nothing of this trial is visible; rewind so this member (or the next owner) scores it again
             log.warn("{}: transaction for {} failed ({}); retrying", config.workerId(), record.key(), e.toString());
             producer.abortTransaction();
+            aborted++;
             consumer.seek(tp, record.offset());
         }
     }
