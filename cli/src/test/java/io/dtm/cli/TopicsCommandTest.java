@@ -1,0 +1,56 @@
+package io.dtm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dtm.schemas.Topics;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.config.TopicConfig;
+import org.junit.jupiter.api.Test;
+
+class TopicsCommandTest {
+
+    @Test
+    void createsWhatIsMissingWithTheRightCleanupPolicyAndLeavesTheRest() throws Exception {
+        try (EmbeddedCluster cluster = EmbeddedCluster.start(null);
+             Admin admin = Admin.create(Map.of("bootstrap.servers", cluster.bootstrapServers()))) {
+            admin.deleteTopics(List.of(Topics.RANKINGS)).all().get();
+            E2e.await("dtm.rankings deleted", E2e.TIMEOUT, () -> !topics(admin).contains(Topics.RANKINGS));
+
+            PrintStream original = System.out;
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            int exit;
+            try {
+                System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+                exit = Dtm.commandLine().execute("topics", "create", "--bootstrap-servers", cluster.bootstrapServers(),
+                        "--partitions", "2");
+            } finally {
+                System.setOut(original);
+            }
+            String printed = out.toString(StandardCharsets.UTF_8);
+            assertEquals(0, exit, printed);
+            assertTrue(printed.lines().anyMatch(l -> l.matches("dtm\\.rankings\\s+created \\(compacted\\)")), printed);
+            assertTrue(printed.lines().anyMatch(l -> l.matches("dtm\\.trials\\s+exists")), printed);
+
+            var description = admin.describeTopics(List.of(Topics.RANKINGS)).allTopicNames().get().get(Topics.RANKINGS);
+            assertEquals(2, description.partitions().size());
+            ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, Topics.RANKINGS);
+            assertEquals(TopicConfig.CLEANUP_POLICY_COMPACT, admin.describeConfigs(List.of(resource)).all().get()
+                    .get(resource).get(TopicConfig.CLEANUP_POLICY_CONFIG).value());
+        }
+    }
+
+    private static java.util.Set<String> topics(Admin admin) {
+        try {
+            return admin.listTopics().names().get();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
