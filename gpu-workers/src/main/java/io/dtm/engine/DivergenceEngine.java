@@ -31,6 +31,8 @@ import java.util.Set;
  */
 public final class DivergenceEngine implements AutoCloseable {
 
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DivergenceEngine.class);
+
     static {
         // DJL probes 169.254.169.254 at start-up unless told it is offline; every JVM that loads the engine sets it.
         if (System.getProperty("ai.djl.offline") == null) {
@@ -217,12 +219,12 @@ public final class DivergenceEngine implements AutoCloseable {
         }
         for (int stride = 2; stride <= layers; stride++) {
             if (entryBytes * ((layers + stride - 1) / stride) <= options.cacheBudgetBytes()) {
-                System.err.printf("dtm: layer cache of %,d bytes exceeds the budget of %,d; caching every %d-th layer%n",
+                log.warn("layer cache of {} bytes exceeds the budget of {}; caching every {}-th layer",
                         entryBytes * (2L * layers + 1), options.cacheBudgetBytes(), stride);
                 return stride;
             }
         }
-        System.err.printf("dtm: even one cached layer (%,d bytes) exceeds the budget of %,d; every trial runs in full%n",
+        log.warn("even one cached layer ({} bytes) exceeds the budget of {}; every trial runs in full",
                 entryBytes, options.cacheBudgetBytes());
         return 0;
     }
