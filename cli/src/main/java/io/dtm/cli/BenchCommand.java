@@ -32,9 +32,10 @@ final class BenchCommand implements Callable<Integer> {
         try (DivergenceEngine e = DivergenceEngine.load(model, engine.options())) {
             var trials = Bench.singleRound(e, CompressionSpec.prune(prune));
             System.out.printf("bench: %s on %s, %d trials (prune:%s)%n", model.getFileName(), e.device(), trials.size(), prune);
-            Bench.Result r = Bench.run(e, Prompts.read(prompts), tokens, trials, System.out);
+            var promptList = Prompts.read(prompts);
+            Bench.Result r = Bench.run(e, promptList, tokens, trials, System.out);
             System.out.printf("prompts disagreeing with fast: full %d, naive %d (of %d trial-prompts)%n",
-                    r.fullDisagreements(), r.naiveDisagreements(), trials.size() * Prompts.read(prompts).size());
+                    r.fullDisagreements(), r.naiveDisagreements(), trials.size() * promptList.size());
             System.out.println(r.line());
             return r.fullDisagreements() == 0 ? 0 : 1;
         }

@@ -60,18 +60,22 @@ final class SweepOptions {
         return model != null ? model : Launcher.home().resolve("models/brown-llama-8m");
     }
 
+    /** The model's components whose names match {@code regex}, with their parameter counts. */
+    static List<ComponentInfo> components(LlamaConfig config, String regex) {
+        Pattern pattern = Pattern.compile(regex);
+        List<ComponentInfo> selected = new ArrayList<>();
+        for (String name : config.componentNames()) {
+            if (pattern.matcher(name).matches()) {
+                selected.add(new ComponentInfo(name, config.parameters(name)));
+            }
+        }
+        return selected;
+    }
+
     /** Builds and validates the sweep: components come from the model's config.json, matched by the regex. */
     SweepRequest request() throws IOException {
         Path dir = modelDir().toAbsolutePath().normalize();
-        LlamaConfig config = LlamaConfig.read(dir);
-        Pattern regex = Pattern.compile(components);
-        List<ComponentInfo> selected = new ArrayList<>();
-        for (String name : config.componentNames()) {
-            if (regex.matcher(name).matches()) {
-                long[] shape = config.componentShape(name.substring(name.indexOf('.', "model.layers.".length()) + 1));
-                selected.add(new ComponentInfo(name, shape[0] * shape[1]));
-            }
-        }
+        List<ComponentInfo> selected = components(LlamaConfig.read(dir), components);
         if (selected.isEmpty()) {
             throw new IllegalArgumentException("--components '" + components + "' matches no component of " + dir
                     + " (names look like model.layers.0.self_attn.q_proj)");

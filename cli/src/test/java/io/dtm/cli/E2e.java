@@ -42,7 +42,6 @@ import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -131,15 +130,7 @@ final class E2e {
     static SweepRequest sweep(String sweepId, List<String> prompts, int rounds) {
         Path dir = tinyModel();
         try {
-            LlamaConfig config = LlamaConfig.read(dir);
-            Pattern regex = Pattern.compile(COMPONENTS);
-            List<ComponentInfo> selected = new ArrayList<>();
-            for (String name : config.componentNames()) {
-                if (regex.matcher(name).matches()) {
-                    long[] shape = config.componentShape(name.substring(name.indexOf('.', "model.layers.".length()) + 1));
-                    selected.add(new ComponentInfo(name, shape[0] * shape[1]));
-                }
-            }
+            List<ComponentInfo> selected = SweepOptions.components(LlamaConfig.read(dir), COMPONENTS);
             return SweepRequest.newBuilder()
                     .setSweepId(sweepId).setModel(dir.toString())
                     .setPromptSetId(TrialPlanner.promptSetId(dir.toString(), TOKENS, prompts))

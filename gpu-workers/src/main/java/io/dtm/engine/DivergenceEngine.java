@@ -206,11 +206,7 @@ public final class DivergenceEngine implements AutoCloseable {
         long statesPerEntry = 0;
         for (int first = 0; first < promptIds.size(); first += options.batchSize()) {
             int size = Math.min(options.batchSize(), promptIds.size() - first);
-            int length = 0;
-            for (int b = 0; b < size; b++) {
-                length = Math.max(length, promptIds.get(first + b).length + tokens - 1);
-            }
-            statesPerEntry += (long) size * length;
+            statesPerEntry += (long) size * paddedLength(promptIds, first, size, tokens);
         }
         long entryBytes = statesPerEntry * config.hiddenSize() * (model.dtype == DataType.FLOAT16 ? 2 : 4);
         int layers = config.numLayers();
@@ -232,10 +228,7 @@ public final class DivergenceEngine implements AutoCloseable {
     /** Builds a right-padded batch of x ++ y[0..N-2], runs the base model over it and keeps what the stride asks. */
     private PromptSet.Batch baseBatch(List<int[]> promptIds, int[][] continuations, int first, int size, int tokens,
                                       int stride) {
-        int length = 0;
-        for (int b = 0; b < size; b++) {
-            length = Math.max(length, promptIds.get(first + b).length + tokens - 1);
-        }
+        int length = paddedLength(promptIds, first, size, tokens);
         long[] ids = new long[size * length];
         long[] rows = new long[size * tokens];
         for (int b = 0; b < size; b++) {
@@ -284,6 +277,15 @@ public final class DivergenceEngine implements AutoCloseable {
         return new PromptSet.Batch(first, size, length, idsArray, mask, rope, rowsArray, references, inputs, mids);
     }
 
+    /** T of a teacher-forced batch: its longest x ++ y[0..N-2]. */
+    private static int paddedLength(List<int[]> promptIds, int first, int size, int tokens) {
+        int length = 0;
+        for (int b = 0; b < size; b++) {
+            length = Math.max(length, promptIds.get(first + b).length + tokens - 1);
+        }
+        return length;
+    }
+
     /** Takes an array out of the current scope so it lives as long as its prompt set. */
     private static NDArray keep(NDArray a) {
         NDScope.unregister(a);
@@ -318,18 +320,22 @@ public final class DivergenceEngine implements AutoCloseable {
     }
 
     private TrialScore teacherForced(PromptSet set, Trial trial, boolean useCache) {
-        Map<String, NDArray> compressed = compress(trial);
-        try {
-            Weights w = weights.with(compressed);
+        return withCompressed(trial, w -> {
             int[] predicted = new int[set.size() * set.tokens()];
-            int[] reference = new int[predicted.length];
             Entry entry = useCache ? entry(trial, set.cacheStride()) : Entry.EMBEDDINGS;
             for (PromptSet.Batch batch : set.batches()) {
                 int[] out = forwardFrom(batch, w, entry);
                 System.arraycopy(out, 0, predicted, batch.first() * set.tokens(), out.length);
-                System.arraycopy(batch.references(), 0, reference, batch.first() * set.tokens(), out.length);
             }
-            return TrialScore.compare(predicted, reference, set.tokens());
+            return TrialScore.compare(predicted, set.flatReferences(), set.tokens());
+        });
+    }
+
+    /** Runs {@code body} on the base weights overlaid with the trial's compressed copies, and frees those after. */
+    private <T> T withCompressed(Trial trial, java.util.function.Function<Weights, T> body) {
+        Map<String, NDArray> compressed = compress(trial);
+        try {
+            return body.apply(weights.with(compressed));
         } finally {
             compressed.values().forEach(NDArray::close);
         }
@@ -404,12 +410,9 @@ public final class DivergenceEngine implements AutoCloseable {
 
     /** Like {@link #score}, and also how close each greedy decision was (from the same forward pass). */
     public DetailedScore scoreWithMargins(PromptSet set, Trial trial) {
-        Map<String, NDArray> compressed = compress(trial);
-        try {
-            Weights w = weights.with(compressed);
+        return withCompressed(trial, w -> {
             int n = set.tokens();
             int[] predicted = new int[set.size() * n];
-            int[] reference = new int[predicted.length];
             float[][] margins = new float[set.size()][n];
             Entry entry = entry(trial, set.cacheStride());
             for (PromptSet.Batch batch : set.batches()) {
@@ -418,16 +421,13 @@ public final class DivergenceEngine implements AutoCloseable {
                     int[] tokens = toInts(head.get(0));
                     float[] m = head.get(1).toType(DataType.FLOAT32, false).toFloatArray();
                     System.arraycopy(tokens, 0, predicted, batch.first() * n, tokens.length);
-                    System.arraycopy(batch.references(), 0, reference, batch.first() * n, tokens.length);
                     for (int b = 0; b < batch.size(); b++) {
                         System.arraycopy(m, b * n, margins[batch.first() + b], 0, n);
                     }
                 }
             }
-            return new DetailedScore(TrialScore.compare(predicted, reference, n), margins);
-        } finally {
-            compressed.values().forEach(NDArray::close);
-        }
+            return new DetailedScore(TrialScore.compare(predicted, set.flatReferences(), n), margins);
+        });
     }
 
     /**
@@ -436,21 +436,11 @@ public final class DivergenceEngine implements AutoCloseable {
      * (free greedy generation agrees with it up to the first divergence, which is FDT).
      */
     public TrialScore scoreByDecoding(PromptSet set, Trial trial) {
-        Map<String, NDArray> compressed = compress(trial);
-        try {
-            int[][] predicted = decode(weights.with(compressed), set.promptIds(), set.tokens(), set.continuations(),
-                    Progress.NONE);
-            int n = set.tokens();
-            int[] flatPredicted = new int[set.size() * n];
-            int[] flatReference = new int[flatPredicted.length];
-            for (int p = 0; p < set.size(); p++) {
-                System.arraycopy(predicted[p], 0, flatPredicted, p * n, n);
-                System.arraycopy(set.references()[p], 0, flatReference, p * n, n);
-            }
-            return TrialScore.compare(flatPredicted, flatReference, n);
-        } finally {
-            compressed.values().forEach(NDArray::close);
-        }
+        return withCompressed(trial, w -> {
+            int[][] predicted = decode(w, set.promptIds(), set.tokens(), set.continuations(), Progress.NONE);
+            int[] flat = java.util.Arrays.stream(predicted).flatMapToInt(java.util.Arrays::stream).toArray();
+            return TrialScore.compare(flat, set.flatReferences(), set.tokens());
+        });
     }
 
     /** Greedy generation of {@code tokens} tokens per prompt by the trial's model (EOS ignored), with a KV cache. */
@@ -458,12 +448,7 @@ public final class DivergenceEngine implements AutoCloseable {
         if (tokens < 1) {
             throw new IllegalArgumentException("tokens must be at least 1, got " + tokens);
         }
-        Map<String, NDArray> compressed = compress(trial);
-        try {
-            return decode(weights.with(compressed), promptIds, tokens, null, progress);
-        } finally {
-            compressed.values().forEach(NDArray::close);
-        }
+        return withCompressed(trial, w -> decode(w, promptIds, tokens, null, progress));
     }
 
     /** Decodes {@code n} tokens; {@code forced} (if not null) is fed instead of the model's own choice. */
@@ -548,7 +533,7 @@ public final class DivergenceEngine implements AutoCloseable {
                 String name = requireComponent(change.getKey()) + ".weight";
                 NDArray base = weights.require(name);
                 Shape shape = base.getShape();
-                float[] values = base.toType(DataType.FLOAT32, true).toFloatArray();
+                float[] values = toDtype(base, DataType.FLOAT32).toFloatArray();
                 float[] changed = Compression.apply(change.getValue(), values, (int) shape.get(0), (int) shape.get(1));
                 NDArray c = keep(toDtype(manager.create(changed, shape), base.getDataType()));
                 out.put(name, c);
@@ -588,7 +573,7 @@ public final class DivergenceEngine implements AutoCloseable {
     /** Bit pattern of a base weight, for the restoration check in tests. */
     float[] baseWeight(String component) {
         try (NDScope scope = new NDScope()) {
-            return weights.require(requireComponent(component) + ".weight").toType(DataType.FLOAT32, true).toFloatArray();
+            return toDtype(weights.require(requireComponent(component) + ".weight"), DataType.FLOAT32).toFloatArray();
         }
     }
 

@@ -116,6 +116,15 @@ public record LlamaConfig(
         return "model.layers." + layer + "." + localName;
     }
 
+    /** Parameter count of a component named in full, e.g. {@code model.layers.3.mlp.up_proj}. */
+    public long parameters(String component) {
+        if (!component.startsWith("model.layers.") || component.indexOf('.', "model.layers.".length()) < 0) {
+            throw new IllegalArgumentException("unknown component '" + component + "'");
+        }
+        long[] shape = componentShape(component.substring(component.indexOf('.', "model.layers.".length()) + 1));
+        return shape[0] * shape[1];
+    }
+
     /** The weight shape {@code [out, in]} of a component. */
     public long[] componentShape(String localName) {
         long q = (long) numHeads * headDim;

@@ -70,6 +70,11 @@ public final class PromptSet implements AutoCloseable {
         return references;
     }
 
+    /** The reference tokens of all prompts in one array, prompt-major: what {@link TrialScore#compare} takes. */
+    int[] flatReferences() {
+        return Arrays.stream(references).flatMapToInt(Arrays::stream).toArray();
+    }
+
     /**
      * Per prompt, the first position where the base model's teacher-forced argmax differs from its own greedy
      * continuation (N if none): a value below N marks a near-tie prompt, where cached-KV generation and a full pass
