@@ -56,6 +56,8 @@ public final class DivergenceEngine implements AutoCloseable {
     private final LlamaWeights weights;
     private final HuggingFaceTokenizer tokenizer;
     private final Set<String> components;
+    private final java.util.concurrent.atomic.LongAdder headRows = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder headRowsProven = new java.util.concurrent.atomic.LongAdder();
 
     private DivergenceEngine(Path modelDir, LlamaConfig config, EngineOptions options, NDManager manager,
                              LlamaWeights weights, HuggingFaceTokenizer tokenizer) {
@@ -176,58 +178,79 @@ public final class DivergenceEngine implements AutoCloseable {
                         + " tokens, expected " + tokens);
             }
         }
-        int stride = cacheStride(promptIds, tokens);
-        long bytesPerState = (long) config.hiddenSize() * (model.dtype == DataType.FLOAT16 ? 2 : 4);
+        CachePlan plan = cachePlan(promptIds, tokens);
         List<PromptSet.Batch> batches = new ArrayList<>();
         int[][] references = new int[promptIds.size()][];
         long cacheBytes = 0;
         try {
             for (int first = 0; first < promptIds.size(); first += options.batchSize()) {
                 int size = Math.min(options.batchSize(), promptIds.size() - first);
-                PromptSet.Batch batch = baseBatch(promptIds, continuations, first, size, tokens, stride);
+                PromptSet.Batch batch = baseBatch(promptIds, continuations, first, size, tokens, plan);
                 batches.add(batch);
                 for (int b = 0; b < size; b++) {
                     references[first + b] = java.util.Arrays.copyOfRange(batch.references(), b * tokens, (b + 1) * tokens);
                 }
-                long cached = java.util.Arrays.stream(batch.inputs()).filter(a -> a != null).count()
-                        + java.util.Arrays.stream(batch.mids()).filter(a -> a != null).count();
-                cacheBytes += cached * size * batch.length() * bytesPerState;
+                cacheBytes += batch.cacheBytes();
                 progress.update("reference pass", first + size, promptIds.size());
             }
         } catch (RuntimeException e) {
             batches.forEach(PromptSet.Batch::close);
             throw e;
         }
-        return new PromptSet(tokens, promptIds, continuations, references, batches, stride, cacheBytes);
+        return new PromptSet(tokens, promptIds, continuations, references, batches, plan.stride(), cacheBytes);
     }
 
-    /** 1 when the whole cache fits the budget; otherwise the smallest stride of cached layer inputs that does; 0: none. */
-    private int cacheStride(List<int[]> promptIds, int tokens) {
-        long statesPerEntry = 0;
+    /**
+     * What the cache keeps: every {@code stride}-th layer input (1: all, plus the mid-layer states and the LM-head
+     * certificate; 0: nothing), and, with stride 1, each layer's intermediates ({@code parts}) when the budget allows.
+     */
+    record CachePlan(int stride, boolean parts) {}
+
+    /**
+     * The richest cache that fits the budget. Sizes per batch of B prompts padded to T positions, in the compute dtype:
+     * one state is {@code B·T·D}; the layer inputs, mid-layer states and final state are {@code 2L + 1} of them; the
+     * intermediates add {@code L · B·T·(2·H·E + 2·K·E + 2·F)}; the certificate is {@link HeadCertificate#bytes}.
+     */
+    private CachePlan cachePlan(List<int[]> promptIds, int tokens) {
+        long positions = 0;
+        long certificateBytes = 0;
         for (int first = 0; first < promptIds.size(); first += options.batchSize()) {
             int size = Math.min(options.batchSize(), promptIds.size() - first);
-            statesPerEntry += (long) size * paddedLength(promptIds, first, size, tokens);
+            positions += (long) size * paddedLength(promptIds, first, size, tokens);
+            certificateBytes += HeadCertificate.bytes((long) size * tokens, config.vocabSize(), config.hiddenSize());
         }
-        long entryBytes = statesPerEntry * config.hiddenSize() * (model.dtype == DataType.FLOAT16 ? 2 : 4);
+        long unit = model.dtype == DataType.FLOAT16 ? 2 : 4;
+        long entryBytes = positions * config.hiddenSize() * unit;
         int layers = config.numLayers();
-        if (entryBytes * (2L * layers + 1) <= options.cacheBudgetBytes()) {
-            return 1;
+        long perPosition = 2L * config.numHeads() * config.headDim() + 2L * config.numKvHeads() * config.headDim()
+                + 2L * config.intermediateSize();
+        long partsBytes = layers * positions * perPosition * unit;
+        long full = entryBytes * (2L * layers + 1) + certificateBytes;
+        long budget = options.cacheBudgetBytes();
+        if (full + partsBytes <= budget) {
+            return new CachePlan(1, true);
+        }
+        if (full <= budget) {
+            log.info("layer intermediates ({} bytes) exceed the cache budget of {}; caching layer states only",
+                    partsBytes, budget);
+            return new CachePlan(1, false);
         }
         for (int stride = 2; stride <= layers; stride++) {
-            if (entryBytes * ((layers + stride - 1) / stride) <= options.cacheBudgetBytes()) {
+            if (entryBytes * ((layers + stride - 1) / stride) + certificateBytes <= budget) {
                 log.warn("layer cache of {} bytes exceeds the budget of {}; caching every {}-th layer",
-                        entryBytes * (2L * layers + 1), options.cacheBudgetBytes(), stride);
-                return stride;
+                        full, budget, stride);
+                return new CachePlan(stride, false);
             }
         }
         log.warn("even one cached layer ({} bytes) exceeds the budget of {}; every trial runs in full",
-                entryBytes, options.cacheBudgetBytes());
-        return 0;
+                entryBytes + certificateBytes, budget);
+        return new CachePlan(0, false);
     }
 
     /** Builds a right-padded batch of x ++ y[0..N-2], runs the base model over it and keeps what the stride asks. */
     private PromptSet.Batch baseBatch(List<int[]> promptIds, int[][] continuations, int first, int size, int tokens,
-                                      int stride) {
+                                      CachePlan plan) {
+        int stride = plan.stride();
         int length = paddedLength(promptIds, first, size, tokens);
         long[] ids = new long[size * length];
         long[] rows = new long[size * tokens];
@@ -247,6 +270,8 @@ public final class DivergenceEngine implements AutoCloseable {
         int layers = config.numLayers();
         NDArray[] inputs = new NDArray[layers + 1];
         NDArray[] mids = new NDArray[layers];
+        LlamaModel.Attention[] attention = new LlamaModel.Attention[layers];
+        LlamaModel.Mlp[] mlp = new LlamaModel.Mlp[layers];
         NDArray idsArray = keep(manager.create(ids, new Shape(size, length)));
         NDArray rowsArray = keep(manager.create(rows, new Shape(rows.length)));
         NDArray mask = causalMask(length);
@@ -257,24 +282,34 @@ public final class DivergenceEngine implements AutoCloseable {
             rope = new LlamaModel.Rope(keep(r.cos()), keep(r.sin()));
         }
         int[] references;
+        HeadCertificate certificate;
         try (NDScope scope = new NDScope()) {
             NDArray x = model.embed(weights, idsArray);                                 // [B,T,D]
             for (int l = 0; l < layers; l++) {
                 if (stride > 0 && l % stride == 0) {
                     inputs[l] = keep(x);
                 }
-                NDArray mid = model.attention(weights, l, x, rope, mask, null);        // [B,T,D]
+                LlamaModel.Attention a = model.attention(weights, l, x, rope, mask, null, LlamaModel.Attention.NONE);
                 if (stride == 1) {
-                    mids[l] = keep(mid);
+                    mids[l] = keep(a.out());                                            // [B,T,D]
                 }
-                x = model.mlp(weights, l, mid);                                         // [B,T,D]
+                LlamaModel.Mlp m = model.mlp(weights, l, a.out(), LlamaModel.Mlp.NONE);
+                if (plan.parts()) {
+                    attention[l] = new LlamaModel.Attention(keep(a.q()), keep(a.k()), keep(a.v()), keep(a.context()), null);
+                    mlp[l] = new LlamaModel.Mlp(keep(m.gate()), keep(m.up()), null);
+                }
+                x = m.out();                                                            // [B,T,D]
             }
             if (stride == 1) {
                 inputs[layers] = keep(x);
             }
-            references = toInts(model.argmaxTokens(weights, gatherRows(x, rowsArray)));
+            NDArray normed = model.finalNorm(weights, gatherRows(x, rowsArray));       // [R,D]
+            NDArray argmax = model.argmaxTokens(weights, normed);                      // [R]
+            references = toInts(argmax);
+            certificate = stride > 0 ? HeadCertificate.build(model, weights, normed, argmax) : null;
         }
-        return new PromptSet.Batch(first, size, length, idsArray, mask, rope, rowsArray, references, inputs, mids);
+        return new PromptSet.Batch(first, size, length, idsArray, mask, rope, rowsArray, references, inputs, mids,
+                attention, mlp, certificate);
     }
 
     /** T of a teacher-forced batch: its longest x ++ y[0..N-2]. */
@@ -305,8 +340,13 @@ public final class DivergenceEngine implements AutoCloseable {
         }
     }
 
-    private NDArray gatherRows(NDArray x, NDArray rows) {
-        return x.reshape(-1, config.hiddenSize()).get(rows);                            // [R,D] the scored positions
+    /** The scored positions of a batch-shaped array (null stays null): [B,T,*] → [R,*]. */
+    private static NDArray gatherRows(NDArray x, NDArray rows) {
+        if (x == null) {
+            return null;
+        }
+        long width = x.getShape().get(x.getShape().dimension() - 1);
+        return x.reshape(-1, width).get(rows);                                           // [R,*]
     }
 
     /** Fast path: starts each batch at the trial's first changed layer (or its MLP half) from the cache. */
@@ -324,7 +364,7 @@ public final class DivergenceEngine implements AutoCloseable {
             int[] predicted = new int[set.size() * set.tokens()];
             Entry entry = useCache ? entry(trial, set.cacheStride()) : Entry.EMBEDDINGS;
             for (PromptSet.Batch batch : set.batches()) {
-                int[] out = forwardFrom(batch, w, entry);
+                int[] out = forwardFrom(batch, w, entry, useCache);
                 System.arraycopy(out, 0, predicted, batch.first() * set.tokens(), out.length);
             }
             return TrialScore.compare(predicted, set.flatReferences(), set.tokens());
@@ -341,68 +381,108 @@ public final class DivergenceEngine implements AutoCloseable {
         }
     }
 
-    /** Where a trial's forward pass starts: at a cached layer input, at a cached mid-layer state, or from scratch. */
-    record Entry(int layer, boolean mlpHalf, boolean fromEmbeddings) {
-        static final Entry EMBEDDINGS = new Entry(0, false, true);
+    /**
+     * Where a trial's forward pass starts: at a cached layer input, at a cached mid-layer state, or from scratch; and
+     * which matrices it changes in that first layer (short names such as {@code q_proj}), so the rest is reused.
+     */
+    record Entry(int layer, boolean mlpHalf, boolean fromEmbeddings, Set<String> changed) {
+        static final Entry EMBEDDINGS = new Entry(0, false, true, Set.of());
     }
 
     private Entry entry(Trial trial, int stride) {
         int layers = config.numLayers();
         int first = layers;
-        boolean mlpOnly = true;
         for (String component : trial.changes().keySet()) {
             if (component.equals("model.embed_tokens")) {
                 return Entry.EMBEDDINGS;
             }
-            if (component.equals("lm_head")) {
-                continue;
-            }
-            int layer = layerOf(component);
-            boolean mlp = component.contains(".mlp.");
-            if (layer < first) {
-                first = layer;
-                mlpOnly = mlp;
-            } else if (layer == first) {
-                mlpOnly &= mlp;
+            if (!component.equals("lm_head")) {
+                first = Math.min(first, layerOf(component));
             }
         }
         if (stride == 0) {
             return Entry.EMBEDDINGS;
         }
-        if (stride == 1) {
-            return new Entry(first, first < layers && mlpOnly, false);
+        if (stride != 1) {
+            // inputs[layers] (the final state) is cached only with stride 1: start below it
+            return new Entry(Math.min(first, layers - 1) / stride * stride, false, false, Set.of());
         }
-        // inputs[layers] (the final state) is cached only with stride 1: start below it
-        return new Entry(Math.min(first, layers - 1) / stride * stride, false, false);
+        Set<String> changed = new java.util.HashSet<>();
+        for (String component : trial.changes().keySet()) {
+            if (!component.equals("lm_head") && layerOf(component) == first) {
+                changed.add(component.substring(component.lastIndexOf('.') + 1));
+            }
+        }
+        boolean mlpOnly = changed.stream().allMatch(MLP_MATRICES::contains);
+        return new Entry(first, first < layers && mlpOnly, false, Set.copyOf(changed));
     }
+
+    private static final Set<String> MLP_MATRICES = Set.of("gate_proj", "up_proj", "down_proj");
 
     private static int layerOf(String component) {
         String rest = component.substring("model.layers.".length());
         return Integer.parseInt(rest.substring(0, rest.indexOf('.')));
     }
 
-    private int[] forwardFrom(PromptSet.Batch batch, Weights w, Entry entry) {
+    private int[] forwardFrom(PromptSet.Batch batch, Weights w, Entry entry, boolean useCache) {
         try (NDScope scope = new NDScope()) {
-            return toInts(model.argmaxTokens(w, scoredRows(batch, w, entry)));          // [R]
+            NDArray h = model.finalNorm(w, scoredRows(batch, w, entry));                // [R,D]
+            HeadCertificate certificate = batch.certificate();
+            // the certificate knows the base LM head only
+            if (!useCache || certificate == null || w.get("lm_head.weight") != weights.get("lm_head.weight")) {
+                return toInts(model.argmaxTokens(w, h));                               // [R]
+            }
+            boolean[] proven = certificate.certify(h).toBooleanArray();                // [R] provably still r
+            long[] open = java.util.stream.IntStream.range(0, proven.length).filter(i -> !proven[i])
+                    .mapToLong(i -> i).toArray();
+            int[] tokens = batch.references().clone();
+            if (open.length > 0) {
+                NDArray rows = manager.create(open, new Shape(open.length));           // [U]
+                int[] chosen = toInts(model.argmaxTokens(w, h.get(rows)));              // [U] through the real head
+                for (int i = 0; i < open.length; i++) {
+                    tokens[(int) open[i]] = chosen[i];
+                }
+            }
+            headRows.add(proven.length);
+            headRowsProven.add(proven.length - open.length);
+            return tokens;
         }
+    }
+
+    /** Share of the fast path's scored rows whose greedy token {@link HeadCertificate} proved without the LM head. */
+    public double headRowsProven() {
+        long rows = headRows.sum();
+        return rows == 0 ? 0 : (double) headRowsProven.sum() / rows;
     }
 
     /** Runs the layers from the entry point and returns the final hidden states of the scored rows, [R,D]. */
     private NDArray scoredRows(PromptSet.Batch batch, Weights w, Entry entry) {
         NDArray x;
         int from = entry.layer();
+        int layers = config.numLayers();
         if (entry.fromEmbeddings()) {
             x = model.embed(w, batch.ids());                                            // [B,T,D]
         } else {
             x = entry.mlpHalf() ? batch.mids()[from] : batch.inputs()[from];            // [B,T,D] base states
         }
-        for (int l = from; l < config.numLayers(); l++) {
-            if (!(l == from && entry.mlpHalf())) {
-                x = model.attention(w, l, x, batch.rope(), batch.mask(), null);        // [B,T,D]
+        for (int l = from; l < layers; l++) {
+            boolean entering = l == from && !entry.fromEmbeddings();
+            if (!(entering && entry.mlpHalf())) {
+                LlamaModel.Attention reuse = entering ? batch.attentionReuse(l, entry.changed())
+                        : LlamaModel.Attention.NONE;
+                x = model.attention(w, l, x, batch.rope(), batch.mask(), null, reuse).out(); // [B,T,D]
             }
-            x = model.mlp(w, l, x);                                                     // [B,T,D]
+            LlamaModel.Mlp reuse = entering && entry.mlpHalf() ? batch.mlpReuse(l, entry.changed())
+                    : LlamaModel.Mlp.NONE;
+            if (l == layers - 1) {
+                // no position attends to the last layer's output, so its MLP runs at the scored positions only
+                LlamaModel.Mlp rows = new LlamaModel.Mlp(gatherRows(reuse.gate(), batch.rows()),
+                        gatherRows(reuse.up(), batch.rows()), null);
+                return model.mlp(w, l, gatherRows(x, batch.rows()), rows).out();       // [R,D]
+            }
+            x = model.mlp(w, l, x, reuse).out();                                        // [B,T,D]
         }
-        return gatherRows(x, batch.rows());                                             // [R,D]
+        return gatherRows(x, batch.rows());                                             // [R,D] only lm_head changed
     }
 
     /** A trial's score together with the top-1 minus top-2 logit margin at every scored position, [prompt][N]. */
@@ -417,7 +497,7 @@ public final class DivergenceEngine implements AutoCloseable {
             Entry entry = entry(trial, set.cacheStride());
             for (PromptSet.Batch batch : set.batches()) {
                 try (NDScope scope = new NDScope()) {
-                    NDList head = model.tokensAndMargins(w, scoredRows(batch, w, entry));         // [R], [R]
+                    NDList head = model.tokensAndMargins(w, model.finalNorm(w, scoredRows(batch, w, entry))); // [R], [R]
                     int[] tokens = toInts(head.get(0));
                     float[] m = head.get(1).toType(DataType.FLOAT32, false).toFloatArray();
                     System.arraycopy(tokens, 0, predicted, batch.first() * n, tokens.length);
@@ -516,7 +596,7 @@ public final class DivergenceEngine implements AutoCloseable {
                 x = model.mlp(w, l, model.attention(w, l, x, rope, maskArray, cache));  // [B,T,D]
             }
             NDArray last = x.get(":, -1, :");                                           // [B,D]
-            return toInts(model.argmaxTokens(w, last));                                 // [B]
+            return toInts(model.argmaxTokens(w, model.finalNorm(w, last)));             // [B]
         }
     }
 

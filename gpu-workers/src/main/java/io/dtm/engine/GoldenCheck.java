@@ -110,6 +110,17 @@ public final class GoldenCheck {
                 DivergenceEngine.DetailedScore detailed = engine.scoreWithMargins(set, trial);
                 TrialScore score = detailed.score();
                 float[][] margins = detailed.margins();
+                // the scores reported come from the full LM head; the fast path (which proves most rows without it)
+                // must agree bit for bit, or it is a bug of its own
+                TrialScore fast = engine.score(set, trial);
+                for (int p = 0; p < prompts.size(); p++) {
+                    if (fast.fdt()[p] != score.fdt()[p] || fast.sdt()[p] != score.sdt()[p]) {
+                        mismatches++;
+                        log.println(String.format("mismatch: case %d (%s) prompt %d: fast path fdt %d sdt %s, full head"
+                                + " fdt %d sdt %s", caseIndex, trial, p, fast.fdt()[p], fast.sdt()[p], score.fdt()[p],
+                                score.sdt()[p]));
+                    }
+                }
                 ObjectNode oc = cases.addObject();
                 oc.put("kind", c.path("kind").asText());
                 if (c.has("sparsity")) {

@@ -57,36 +57,81 @@ final class LlamaModel {
 
     /** First half of decoder layer l: x + o_proj(attention(rmsnorm(x))). x [B,T,D] → [B,T,D]. */
     NDArray attention(Weights w, int l, NDArray x, Rope rope, NDArray mask, KvCache cache) {
+        return attention(w, l, x, rope, mask, cache, Attention.NONE).out();
+    }
+
+    /**
+     * The first half of decoder layer l with its intermediates. Those given in {@code reuse} are taken instead of
+     * computed: a trial that starts at this layer passes the base model's for the matrices it left unchanged (x is
+     * then the base input), so an o_proj trial, say, skips the projections and the attention itself.
+     */
+    Attention attention(Weights w, int l, NDArray x, Rope rope, NDArray mask, KvCache cache, Attention reuse) {
         String p = "model.layers." + l + ".self_attn.";
         long b = x.getShape().get(0);
         long t = x.getShape().get(1);
         int groups = heads / kvHeads;
-        NDArray h = rmsNorm(x, w.get("model.layers." + l + ".input_layernorm.weight"));        // [B,T,D]
-        NDArray q = linear(h, w, p + "q_proj").reshape(b, t, heads, headDim).transpose(0, 2, 1, 3); // [B,H,T,E]
-        NDArray k = linear(h, w, p + "k_proj").reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3); // [B,K,T,E]
-        NDArray v = linear(h, w, p + "v_proj").reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3); // [B,K,T,E]
-        q = rope.rotate(q);                                                                      // [B,H,T,E]
-        k = rope.rotate(k);                                                                      // [B,K,T,E]
-        if (cache != null) {
-            k = cache.appendKeys(l, k);                                                          // [B,K,S,E] past ++ new
-            v = cache.appendValues(l, v);                                                        // [B,K,S,E]
+        NDArray q = reuse.q();
+        NDArray k = reuse.k();
+        NDArray v = reuse.v();
+        NDArray context = reuse.context();
+        if (context == null) {
+            NDArray h = rmsNorm(x, w.get("model.layers." + l + ".input_layernorm.weight"));    // [B,T,D]
+            if (q == null) {
+                q = linear(h, w, p + "q_proj").reshape(b, t, heads, headDim).transpose(0, 2, 1, 3); // [B,H,T,E]
+                q = rope.rotate(q);                                                              // [B,H,T,E]
+            }
+            if (k == null) {
+                k = linear(h, w, p + "k_proj").reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3); // [B,K,T,E]
+                k = rope.rotate(k);                                                              // [B,K,T,E]
+            }
+            if (v == null) {
+                v = linear(h, w, p + "v_proj").reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3); // [B,K,T,E]
+            }
+            NDArray keys = cache == null ? k : cache.appendKeys(l, k);                          // [B,K,S,E] past ++ new
+            NDArray values = cache == null ? v : cache.appendValues(l, v);                      // [B,K,S,E]
+            NDArray qg = q.reshape(b, kvHeads, groups, t, headDim);                              // [B,K,G,T,E] by kv head
+            NDArray scores = qg.matMul(keys.expandDims(2).swapAxes(3, 4)).muli(scale);           // [B,K,G,T,S] q·k/√E
+            NDArray probs = softmax(scores.addi(mask));                                          // [B,K,G,T,S] masked → 0
+            context = probs.matMul(values.expandDims(2))                                         // [B,K,G,T,E]
+                    .reshape(b, heads, t, headDim).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim); // [B,T,H·E]
         }
-        NDArray qg = q.reshape(b, kvHeads, groups, t, headDim);                                  // [B,K,G,T,E] heads by kv head
-        NDArray scores = qg.matMul(k.expandDims(2).swapAxes(3, 4)).mul(scale);                   // [B,K,G,T,S] q·k/√E
-        NDArray probs = softmax(scores.add(mask));                                               // [B,K,G,T,S] masked → 0
-        NDArray context = probs.matMul(v.expandDims(2))                                          // [B,K,G,T,E]
-                .reshape(b, heads, t, headDim).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim); // [B,T,H·E]
-        return x.add(linear(context, w, p + "o_proj"));                                         // [B,T,D] residual
+        NDArray out = linear(context, w, p + "o_proj").addi(x);                                 // [B,T,D] residual
+        return new Attention(q, k, v, context, out);
     }
 
     /** Second half of decoder layer l: x + down(silu(gate(rmsnorm(x))) · up(rmsnorm(x))). x [B,T,D] → [B,T,D]. */
     NDArray mlp(Weights w, int l, NDArray x) {
+        return mlp(w, l, x, Mlp.NONE).out();
+    }
+
+    /** The second half of decoder layer l with its intermediates; those in {@code reuse} are taken, not computed. */
+    Mlp mlp(Weights w, int l, NDArray x, Mlp reuse) {
         String p = "model.layers." + l + ".mlp.";
-        NDArray h = rmsNorm(x, w.get("model.layers." + l + ".post_attention_layernorm.weight")); // [B,T,D]
-        NDArray gate = linear(h, w, p + "gate_proj");                                            // [B,T,F]
-        NDArray up = linear(h, w, p + "up_proj");                                                // [B,T,F]
-        NDArray act = gate.div(gate.neg().exp().add(1)).mul(up);                                 // [B,T,F] silu(gate)·up
-        return x.add(linear(act, w, p + "down_proj"));                                          // [B,T,D] residual
+        NDArray gate = reuse.gate();
+        NDArray up = reuse.up();
+        if (gate == null || up == null) {
+            NDArray h = rmsNorm(x, w.get("model.layers." + l + ".post_attention_layernorm.weight")); // [B,T,D]
+            if (gate == null) {
+                NDArray g = linear(h, w, p + "gate_proj");                                       // [B,T,F]
+                gate = g.divi(g.neg().exp().addi(1));                                            // [B,T,F] silu(gate)
+            }
+            if (up == null) {
+                up = linear(h, w, p + "up_proj");                                                // [B,T,F]
+            }
+        }
+        NDArray act = gate.mul(up);                                                              // [B,T,F] silu(gate)·up
+        NDArray out = linear(act, w, p + "down_proj").addi(x);                                  // [B,T,D] residual
+        return new Mlp(gate, up, out);
+    }
+
+    /** Intermediates of an attention half: rotated q [B,H,T,E] and k [B,K,T,E], v [B,K,T,E], context [B,T,H·E]. */
+    record Attention(NDArray q, NDArray k, NDArray v, NDArray context, NDArray out) {
+        static final Attention NONE = new Attention(null, null, null, null, null);
+    }
+
+    /** Intermediates of an MLP half: silu(gate) [B,T,F] and up [B,T,F]. */
+    record Mlp(NDArray gate, NDArray up, NDArray out) {
+        static final Mlp NONE = new Mlp(null, null, null);
     }
 
     /**
@@ -96,20 +141,25 @@ final class LlamaModel {
      */
     private static final long HEAD_ROWS = 512;
 
-    /** Final norm, LM head and greedy choice for the rows to score: x [R,D] → token ids [R]. */
-    NDArray argmaxTokens(Weights w, NDArray x) {
+    /** Final RMSNorm of the rows to score: x [R,D] → h [R,D], the LM head's input. */
+    NDArray finalNorm(Weights w, NDArray x) {
+        return rmsNorm(x, w.get("model.norm.weight"));                                          // [R,D]
+    }
+
+    /** LM head and greedy choice: normed rows h [R,D] → token ids [R]. */
+    NDArray argmaxTokens(Weights w, NDArray h) {
         NDList tokens = new NDList();
-        for (NDArray logits : headChunks(w, x)) {                                               // [r,V] each
+        for (NDArray logits : headChunks(w, h)) {                                               // [r,V] each
             tokens.add(logits.argMax(-1));                                                       // [r] first max wins, as torch
         }
         return NDArrays.concat(tokens);                                                         // [R]
     }
 
-    /** Greedy tokens [R] and top-1 minus top-2 logit margins [R] of the rows to score, from the same logits. */
-    NDList tokensAndMargins(Weights w, NDArray x) {
+    /** Greedy tokens [R] and top-1 minus top-2 logit margins [R] of normed rows h [R,D], from the same logits. */
+    NDList tokensAndMargins(Weights w, NDArray h) {
         NDList tokens = new NDList();
         NDList margins = new NDList();
-        for (NDArray logits : headChunks(w, x)) {                                               // [r,V]
+        for (NDArray logits : headChunks(w, h)) {                                               // [r,V]
             tokens.add(logits.argMax(-1));                                                       // [r]
             NDArray top2 = logits.topK(2, -1).get(0);                                            // [r,2]
             margins.add(top2.get(":, 0").sub(top2.get(":, 1")));                                 // [r]
@@ -117,9 +167,8 @@ final class LlamaModel {
         return new NDList(NDArrays.concat(tokens), NDArrays.concat(margins));
     }
 
-    /** Logits of the rows to score, chunk by chunk: x [R,D] → [r,V] per chunk of at most HEAD_ROWS rows. */
-    private NDList headChunks(Weights w, NDArray x) {
-        NDArray h = rmsNorm(x, w.get("model.norm.weight"));                                     // [R,D]
+    /** Logits of normed rows, chunk by chunk: h [R,D] → [r,V] per chunk of at most HEAD_ROWS rows. */
+    NDList headChunks(Weights w, NDArray h) {
         long rows = h.getShape().get(0);
         NDList chunks = new NDList();
         for (long r = 0; r < rows; r += HEAD_ROWS) {
@@ -131,7 +180,7 @@ final class LlamaModel {
     private NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray x32 = x.toType(DataType.FLOAT32, false);                                          // [..,D] norm in fp32
         NDArray inverseRms = x32.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).pow(-0.5); // [..,1]
-        return weight.mul(x32.mul(inverseRms).toType(dtype, false));                             // [..,D]
+        return x32.mul(inverseRms).toType(dtype, false).muli(weight);                            // [..,D]
     }
 
     private NDArray softmax(NDArray scores) {
@@ -156,7 +205,7 @@ final class LlamaModel {
             int last = x.getShape().dimension() - 1;
             NDList halves = x.split(2, last);                                                      // 2 × [B,*,T,E/2]
             NDArray rotated = NDArrays.concat(new NDList(halves.get(1).neg(), halves.get(0)), last); // [B,*,T,E]
-            return x.mul(cos).add(rotated.mul(sin));                                             // [B,*,T,E]
+            return x.mul(cos).addi(rotated.muli(sin));                                           // [B,*,T,E]
         }
     }
 }

@@ -3,6 +3,9 @@ package io.dtm.engine;
 import ai.djl.ndarray.NDArray;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Stream;
 
 /**
  * A prompt set prepared once for many trials: prompt ids, the base model's greedy continuations y, its teacher-forced
@@ -10,21 +13,70 @@ import java.util.List;
  * start at its first changed layer.
  *
  * <p>The cache holds {@code 2L + 1} arrays of {@code B × T × D} per batch ({@code T = P + N - 1}): each layer's input,
- * each layer's mid-point (after attention) and the final hidden state. When that exceeds the budget only every
- * {@code stride}-th layer input is kept, and a trial recomputes from the nearest one below its first change.
+ * each layer's mid-point (after attention) and the final hidden state; each layer's intermediates (rotated q and k, v,
+ * the attention context, silu(gate), up), so a trial recomputes only what its compressed matrix changes in its first
+ * layer; and the {@link HeadCertificate} of the scored rows. When that exceeds the budget the intermediates go first;
+ * then only every {@code stride}-th layer input is kept, and a trial recomputes from the nearest one below its first
+ * change.
  */
 public final class PromptSet implements AutoCloseable {
 
-    /** One forward batch: right-padded teacher-forced sequences x ++ y[0..N-2] and their cache. */
+    /**
+     * One forward batch: right-padded teacher-forced sequences x ++ y[0..N-2] and their cache. {@code attention} and
+     * {@code mlp} hold each layer's base intermediates, or nulls when the budget leaves them out.
+     */
     record Batch(int first, int size, int length, NDArray ids, NDArray mask, LlamaModel.Rope rope, NDArray rows,
-                 int[] references, NDArray[] inputs, NDArray[] mids) {
+                 int[] references, NDArray[] inputs, NDArray[] mids, LlamaModel.Attention[] attention,
+                 LlamaModel.Mlp[] mlp, HeadCertificate certificate) {
+
+        /**
+         * The base intermediates of layer l's attention half that a trial changing {@code changed} (matrix names such
+         * as {@code q_proj}) may reuse: those of its unchanged projections, and the context only if all three are.
+         */
+        LlamaModel.Attention attentionReuse(int l, Set<String> changed) {
+            LlamaModel.Attention base = attention[l];
+            if (base == null) {
+                return LlamaModel.Attention.NONE;
+            }
+            boolean q = !changed.contains("q_proj");
+            boolean k = !changed.contains("k_proj");
+            boolean v = !changed.contains("v_proj");
+            return new LlamaModel.Attention(q ? base.q() : null, k ? base.k() : null, v ? base.v() : null,
+                    q && k && v ? base.context() : null, null);
+        }
+
+        /** The base intermediates of layer l's MLP half that a trial changing {@code changed} may reuse. */
+        LlamaModel.Mlp mlpReuse(int l, Set<String> changed) {
+            LlamaModel.Mlp base = mlp[l];
+            if (base == null) {
+                return LlamaModel.Mlp.NONE;
+            }
+            return new LlamaModel.Mlp(changed.contains("gate_proj") ? null : base.gate(),
+                    changed.contains("up_proj") ? null : base.up(), null);
+        }
+
+        private Stream<NDArray> cached() {
+            return Stream.of(Arrays.stream(inputs), Arrays.stream(mids),
+                            Arrays.stream(attention).filter(Objects::nonNull)
+                                    .flatMap(a -> Stream.of(a.q(), a.k(), a.v(), a.context())),
+                            Arrays.stream(mlp).filter(Objects::nonNull).flatMap(m -> Stream.of(m.gate(), m.up())))
+                    .flatMap(s -> s).filter(Objects::nonNull);
+        }
+
+        /** Bytes this batch's cache holds in device memory. */
+        long cacheBytes() {
+            return cached().mapToLong(a -> a.size() * a.getDataType().getNumOfBytes()).sum()
+                    + (certificate == null ? 0 : certificate.bytes());
+        }
 
         void close() {
+            if (certificate != null) {
+                certificate.close();
+            }
             for (NDArray a : List.of(ids, mask, rope.cos(), rope.sin(), rows)) {
                 a.close();
             }
-            Arrays.stream(inputs).filter(a -> a != null).forEach(NDArray::close);
-            Arrays.stream(mids).filter(a -> a != null).forEach(NDArray::close);
+            cached().forEach(NDArray::close);
         }
     }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dtm.schemas.CompressionSpec;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -119,6 +120,42 @@ class CompressionTest {
             }
         }
         assertTrue(maxPruned <= minKept, "pruned " + maxPruned + " > kept " + minKept);
+    }
+
+    @Test
+    void pruneSelectsExactlyTheEntriesAFullSortWould() {
+        Random r = new Random(11);
+        for (int trial = 0; trial < 200; trial++) {
+            int n = 1 + r.nextInt(3000);
+            float[] w = new float[n];
+            int distinct = 1 + r.nextInt(trial % 2 == 0 ? 5 : 100000); // few distinct magnitudes: ties everywhere
+            for (int i = 0; i < n; i++) {
+                w[i] = (r.nextBoolean() ? 1 : -1) * (float) r.nextInt(distinct) / distinct;
+            }
+            if (trial % 10 == 0) {
+                Arrays.sort(w); // sorted input must stay correct (and linear: median-of-three pivots)
+            }
+            double s = r.nextDouble();
+            assertArrayEquals(pruneBySorting(w, s), Compression.prune(w, s), "n=" + n + " s=" + s);
+        }
+    }
+
+    /** The definition, written the slow way: sort all (|w|, index) pairs and zero the first round(s·n). */
+    private static float[] pruneBySorting(float[] w, double sparsity) {
+        Integer[] order = new Integer[w.length];
+        for (int i = 0; i < w.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> {
+            int c = Float.compare(Math.abs(w[a]), Math.abs(w[b]));
+            return c != 0 ? c : Integer.compare(a, b);
+        });
+        float[] out = w.clone();
+        long k = (long) Math.rint(sparsity * w.length);
+        for (int j = 0; j < k; j++) {
+            out[order[j]] = 0f;
+        }
+        return out;
     }
 
     // ---------------------------------------------------------------- int8_rowwise

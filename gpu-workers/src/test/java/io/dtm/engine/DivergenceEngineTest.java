@@ -66,6 +66,14 @@ class DivergenceEngineTest {
         t.put("lm_head", Trial.of("lm_head", prune(0.5)));
         t.put("embed_tokens", Trial.of("model.embed_tokens", prune(0.5)));
         t.put("down_proj L1 + lm_head int8", Trial.of(layer(1, "mlp.down_proj"), prune(0.3)).plus("lm_head", INT8));
+        // first-layer reuse of the base intermediates: each unchanged projection, the context, silu(gate), up
+        t.put("k_proj layer 0 (q and v reused)", Trial.of(layer(0, "self_attn.k_proj"), prune(0.9)));
+        t.put("o_proj layer 1 (context reused)", Trial.of(layer(1, "self_attn.o_proj"), prune(0.9)));
+        t.put("up_proj layer 1 (silu(gate) reused, last layer)", Trial.of(layer(1, "mlp.up_proj"), prune(0.9)));
+        t.put("gate_proj + up_proj layer 0 (nothing reused)",
+                Trial.of(layer(0, "mlp.gate_proj"), prune(0.5)).plus(layer(0, "mlp.up_proj"), INT8));
+        t.put("q_proj + v_proj layer 0 (k reused)",
+                Trial.of(layer(0, "self_attn.q_proj"), prune(0.5)).plus(layer(0, "self_attn.v_proj"), prune(0.5)));
         return t;
     }
 
@@ -328,15 +336,80 @@ class DivergenceEngineTest {
         }
     }
 
+    /** Bytes of one B·T·D state over all batches of a set: the unit the cache plan counts in. */
+    private static long stateBytes(PromptSet s) {
+        return s.batches().stream().mapToLong(b -> (long) b.size() * b.length()).sum()
+                * engine.config().hiddenSize() * 4;
+    }
+
+    private static long certificateBytes() {
+        return set.batches().stream().mapToLong(b -> b.certificate().bytes()).sum();
+    }
+
+    private static long count(Object[] cached) {
+        return Arrays.stream(cached).filter(a -> a != null).count();
+    }
+
+    @Test
+    void defaultCacheHoldsStatesIntermediatesAndCertificate() {
+        int layers = engine.config().numLayers();
+        assertEquals(1, set.cacheStride());
+        for (PromptSet.Batch b : set.batches()) {
+            assertEquals(layers + 1, count(b.inputs()));
+            assertEquals(layers, count(b.mids()));
+            assertEquals(layers, count(b.attention()));
+            assertEquals(layers, count(b.mlp()));
+            assertTrue(b.certificate() != null);
+        }
+        // states (2L+1) + intermediates (L · (2HE + 2KE + 2F) per position) + certificate
+        LlamaConfig c = engine.config();
+        long positions = stateBytes(set) / (c.hiddenSize() * 4L);
+        long expected = (2L * layers + 1) * stateBytes(set)
+                + layers * positions * 4L * (2L * c.numHeads() * c.headDim() + 2L * c.numKvHeads() * c.headDim()
+                        + 2L * c.intermediateSize())
+                + certificateBytes();
+        assertEquals(expected, set.cacheBytes());
+        // per batch of R rows, with X = V/32 exact rows: 2·R·D + D·X + R·X + 2·R·K + R floats
+        long x = c.vocabSize() / 32;
+        long certificates = set.batches().stream().mapToLong(b -> {
+            long rows = (long) b.size() * N;
+            return 4 * (2 * rows * c.hiddenSize() + c.hiddenSize() * x + rows * x + 2 * rows * HeadCertificate.RIVALS
+                    + rows);
+        }).sum();
+        assertEquals(certificates, certificateBytes());
+    }
+
+    @Test
+    void intermediatesGoFirstWhenTheBudgetIsTight() throws IOException {
+        Map<String, TrialScore> expected = reference();
+        long budget = (2L * engine.config().numLayers() + 1) * stateBytes(set) + certificateBytes();
+        try (DivergenceEngine e = DivergenceEngine.load(TestData.tinyDir(), options(BATCH).withCacheBudget(budget));
+             PromptSet s = e.prepare(set.promptIds(), set.continuations(), DivergenceEngine.Progress.NONE)) {
+            assertEquals(1, s.cacheStride());
+            for (PromptSet.Batch b : s.batches()) {
+                assertEquals(engine.config().numLayers(), count(b.mids()));
+                assertEquals(0, count(b.attention()));
+                assertEquals(0, count(b.mlp()));
+            }
+            assertTrue(s.cacheBytes() <= budget && s.cacheBytes() < set.cacheBytes());
+            assertEquals(expected, scoreAll(e, s));
+        }
+    }
+
     @Test
     void strideTwoCacheGivesTheSameScores() throws IOException {
         Map<String, TrialScore> expected = reference();
-        // with stride 1 the cache holds 2L+1 = 5 states per prompt position; a budget of 2 forces stride 2
-        long perState = set.cacheBytes() / (2L * engine.config().numLayers() + 1);
-        try (DivergenceEngine e = DivergenceEngine.load(TestData.tinyDir(), options(BATCH).withCacheBudget(2 * perState));
+        // with 2 layers, stride 2 keeps layer 0's input and the certificate
+        long budget = stateBytes(set) + certificateBytes();
+        try (DivergenceEngine e = DivergenceEngine.load(TestData.tinyDir(), options(BATCH).withCacheBudget(budget));
              PromptSet s = e.prepare(set.promptIds(), set.continuations(), DivergenceEngine.Progress.NONE)) {
             assertEquals(2, s.cacheStride());
-            assertEquals(perState, s.cacheBytes(), "only layer 0's input is cached");
+            for (PromptSet.Batch b : s.batches()) {
+                assertTrue(b.inputs()[0] != null, "layer 0's input is cached");
+                assertEquals(1, count(b.inputs()), "only layer 0's input is cached");
+                assertEquals(0, count(b.mids()) + count(b.attention()) + count(b.mlp()));
+            }
+            assertTrue(s.cacheBytes() <= budget);
             for (Map.Entry<String, Trial> t : trials().entrySet()) {
                 if (t.getKey().equals("lm_head")) {
                     continue; // touches no decoder layer: strideTwoCacheScoresTheBaseModelAndLmHeadTrials
@@ -350,8 +423,7 @@ class DivergenceEngineTest {
     void strideTwoCacheScoresTheBaseModelAndLmHeadTrials() throws IOException {
         // a trial that changes no decoder layer (the base model, or lm_head only) starts after the last layer; with a
         // stride that divides the layer count that state is not cached
-        long perState = set.cacheBytes() / (2L * engine.config().numLayers() + 1);
-        try (DivergenceEngine e = DivergenceEngine.load(TestData.tinyDir(), options(BATCH).withCacheBudget(2 * perState));
+        try (DivergenceEngine e = DivergenceEngine.load(TestData.tinyDir(), options(BATCH).withCacheBudget(stateBytes(set) + certificateBytes()));
              PromptSet s = e.prepare(set.promptIds(), set.continuations(), DivergenceEngine.Progress.NONE)) {
             assertEquals(2, s.cacheStride());
             assertIdentity(e.score(s, Trial.none()), "score, stride 2");

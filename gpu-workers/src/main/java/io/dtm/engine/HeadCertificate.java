@@ -1,0 +1,161 @@
+package io.dtm.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+
+/**
+ * Proves, without the LM head's matmul, that a compressed model still picks the reference token at a scored row.
+ *
+ * <p>A trial only needs to know, per row, whether the reference token r (the base model's argmax) is still the argmax
+ * of the compressed logits z' = W·h', where h' is the final normed hidden state. With h the base state,
+ * Δ = ‖h' − h‖ and z = W·h the base logits, every other token v obeys
+ *
+ * <pre>  z'_v = z_v + (h' − h)·w_v ≤ z_v + Δ·‖w_v‖          (Cauchy–Schwarz)</pre>
+ *
+ * so r is the argmax when the exact z'_r = w_r·h' exceeds every other token's bound. The bound is loose by the norm
+ * ‖w_v‖, and LM heads have a few rows of much larger norm than the rest (brown-llama-8m: ~100 rows near 2.1, the
+ * 129th at 1.47, the largest 2.73), so the X rows of largest norm are scored exactly, X = V/32 (a matmul of 3% of the
+ * head's). Of the others, the K with the largest base logit are bounded one by one, and the rest together by the
+ * (K+1)-th of them plus {@code Δ·τ}, τ the largest norm outside the exact set. Rows whose bound does not clear, by
+ * more than a worst-case rounding allowance, go through the real LM head; so the tokens a trial reports are those of
+ * the full head, bit for bit.
+ *
+ * <p>It is valid only for the head it was built from: a trial that compresses {@code lm_head} (or a tied embedding)
+ * must use the full head. Dimension letters as in {@link LlamaModel}; X the exactly scored tokens, K the rivals kept
+ * per row.
+ */
+final class HeadCertificate {
+
+    /** Rivals bounded one by one; the rest share one bound, so more only helps rows with many close candidates. */
+    static final int RIVALS = 32;
+
+    private final NDArray baseNormed;   // [R,D] h
+    private final NDArray refRows;      // [R,D] w_r
+    private final NDArray exactRows;    // [D,X] w_v of the largest-norm tokens, transposed for the matmul
+    private final NDArray exactIsRef;   // [R,X] -max where that token is the row's r, else 0
+    private final NDArray rivals;       // [R,K] z_v of the K strongest v ≠ r outside the exact set
+    private final NDArray rivalNorms;   // [R,K] ‖w_v‖ of those
+    private final NDArray floor;        // [R]   the (K+1)-th of them: bounds all other z_v
+    private final float restNorm;       // τ: the largest ‖w_v‖ outside the exact set
+    private final float maxNorm;        // max_v ‖w_v‖, the scale of any logit error
+    private final float rounding;       // per unit of ‖h'‖·max‖w‖: covers every float error in the comparison
+
+    private HeadCertificate(NDArray baseNormed, NDArray refRows, NDArray exactRows, NDArray exactIsRef, NDArray rivals,
+                            NDArray rivalNorms, NDArray floor, float restNorm, float maxNorm, float rounding) {
+        this.baseNormed = baseNormed;
+        this.refRows = refRows;
+        this.exactRows = exactRows;
+        this.exactIsRef = exactIsRef;
+        this.rivals = rivals;
+        this.rivalNorms = rivalNorms;
+        this.floor = floor;
+        this.restNorm = restNorm;
+        this.maxNorm = maxNorm;
+        this.rounding = rounding;
+    }
+
+    /**
+     * Builds the certificate of a batch from the base model's normed rows [R,D] and reference tokens [R], or returns
+     * null when the vocabulary is too small to hold rivals. Call it inside a scope: what it keeps is taken out of that
+     * scope and freed by {@link #close()}.
+     */
+    static HeadCertificate build(LlamaModel model, Weights w, NDArray normed, NDArray references) {
+        NDArray head = w.get("lm_head.weight").toType(DataType.FLOAT32, false);                 // [V,D]
+        int vocab = Math.toIntExact(head.getShape().get(0));
+        int x = exactTokens(vocab);
+        int k = rivals(vocab);
+        if (k < 1) {
+            return null;
+        }
+        NDArray norms = head.square().sum(new int[] {1}).sqrt();                                 // [V] ‖w_v‖
+        NDList largest = norms.topK(x + 1, 0, true, true);                                       // [X+1] ×2
+        NDArray exactIds = largest.get(1).get(":" + x);                                          // [X]
+        NDArray tokenIds = normed.getManager().arange(0, vocab, 1, references.getDataType());   // [V]
+        float[] hidden = new float[vocab];
+        for (long id : exactIds.toLongArray()) {
+            hidden[(int) id] = model.maskValue();
+        }
+        NDArray hideExact = normed.getManager().create(hidden);                                  // [V] exact → -max
+        NDList values = new NDList();
+        NDList indices = new NDList();
+        long row = 0;
+        for (NDArray logits : model.headChunks(w, normed)) {                                     // [r,V] each
+            long r = logits.getShape().get(0);
+            NDArray refs = references.get(row + ":" + (row + r)).expandDims(1);                   // [r,1]
+            NDArray hideRef = tokenIds.expandDims(0).eq(refs).toType(DataType.FLOAT32, false).mul(model.maskValue()); // [r,V]
+            NDList top = logits.toType(DataType.FLOAT32, false).add(hideRef).add(hideExact)
+                    .topK(k + 1, -1, true, true);                                                // [r,K+1] ×2
+            values.add(top.get(0));
+            indices.add(top.get(1));
+            row += r;
+        }
+        NDArray topValues = NDArrays.concat(values);                                             // [R,K+1]
+        NDArray topIds = NDArrays.concat(indices);                                               // [R,K+1]
+        NDArray exactIsRef = references.expandDims(1).eq(exactIds.expandDims(0))
+                .toType(DataType.FLOAT32, false).mul(model.maskValue());                         // [R,X]
+        // worst-case float error of one length-D dot product is D·u·‖a‖‖b‖; 8× that covers the base logits, z'_r, the
+        // exact logits, Δ and the norms together
+        double unit = model.dtype == DataType.FLOAT16 ? 0x1p-11 : 0x1p-24;
+        float rounding = (float) (8.0 * head.getShape().get(1) * unit);
+        return new HeadCertificate(
+                keep(normed.toType(DataType.FLOAT32, false)),
+                keep(head.get(references)),
+                keep(head.get(exactIds).transpose().duplicate()),
+                keep(exactIsRef),
+                keep(topValues.get(":, :" + k)),
+                keep(norms.get(topIds.get(":, :" + k))),
+                keep(topValues.get(":, " + k)),
+                largest.get(0).getFloat(x),
+                norms.max().getFloat(),
+                rounding);
+    }
+
+    /** Which rows provably still choose the reference token: normed compressed rows h' [R,D] → boolean [R]. */
+    NDArray certify(NDArray normed) {
+        NDArray h = normed.toType(DataType.FLOAT32, false);                                      // [R,D] h'
+        NDArray delta = h.sub(baseNormed).norm(new int[] {1});                                   // [R]   Δ = ‖h'−h‖
+        NDArray refLogit = h.mul(refRows).sum(new int[] {1});                                    // [R]   z'_r exact
+        NDArray exactBound = h.matMul(exactRows).addi(exactIsRef).max(new int[] {1});            // [R]   X exact, v≠r
+        NDArray rivalBound = rivals.add(rivalNorms.mul(delta.expandDims(1))).max(new int[] {1}); // [R]   K rivals
+        NDArray restBound = floor.add(delta.mul(restNorm));                                      // [R]   all others
+        NDArray bound = NDArrays.maximum(NDArrays.maximum(exactBound, rivalBound), restBound);   // [R]   ≥ max z'_v, v≠r
+        NDArray allowance = h.norm(new int[] {1}).mul(maxNorm * rounding);                       // [R]
+        return refLogit.sub(bound).gt(allowance);                                                // [R]
+    }
+
+    private static int exactTokens(int vocab) {
+        return Math.max(1, vocab / 32);
+    }
+
+    private static int rivals(int vocab) {
+        return Math.min(RIVALS, vocab - exactTokens(vocab) - 2);
+    }
+
+    /** Bytes of the certificate of R scored rows (float32 whatever the compute dtype); 0 if it cannot be built. */
+    static long bytes(long rows, int vocab, int hidden) {
+        long x = exactTokens(vocab);
+        long k = rivals(vocab);
+        return k < 1 ? 0 : 4 * (2 * rows * hidden + hidden * x + rows * x + 2 * rows * k + rows);
+    }
+
+    long bytes() {
+        return arrays().mapToLong(NDArray::size).sum() * 4;
+    }
+
+    void close() {
+        arrays().forEach(NDArray::close);
+    }
+
+    private java.util.stream.Stream<NDArray> arrays() {
+        return java.util.stream.Stream.of(baseNormed, refRows, exactRows, exactIsRef, rivals, rivalNorms, floor);
+    }
+
+    /** Takes an array out of the current scope so it lives as long as its prompt set. */
+    private static NDArray keep(NDArray a) {
+        NDScope.unregister(a);
+        return a;
+    }
+}
