@@ -369,12 +369,14 @@ class DivergenceEngineTest {
                         + 2L * c.intermediateSize())
                 + certificateBytes();
         assertEquals(expected, set.cacheBytes());
-        // per batch of R rows, with X = V/32 exact rows: 2·R·D + D·X + R·X + 2·R·K + R floats
+        // per batch of R rows, with X = V/32 exact tokens and J of K rivals exact: (2 + J)·R·D + D·X + R·X
+        // + 2·R·(K − J) + R floats
         long x = c.vocabSize() / 32;
+        long j = HeadCertificate.EXACT_RIVALS;
         long certificates = set.batches().stream().mapToLong(b -> {
             long rows = (long) b.size() * N;
-            return 4 * (2 * rows * c.hiddenSize() + c.hiddenSize() * x + rows * x + 2 * rows * HeadCertificate.RIVALS
-                    + rows);
+            return 4 * ((2 + j) * rows * c.hiddenSize() + c.hiddenSize() * x + rows * x
+                    + 2 * rows * (HeadCertificate.RIVALS - j) + rows);
         }).sum();
         assertEquals(certificates, certificateBytes());
     }
