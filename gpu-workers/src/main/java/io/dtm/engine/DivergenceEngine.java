@@ -273,8 +273,9 @@ public final class DivergenceEngine implements AutoCloseable {
         LlamaModel.Attention[] attention = new LlamaModel.Attention[layers];
         LlamaModel.Mlp[] mlp = new LlamaModel.Mlp[layers];
         NDArray idsArray = keep(manager.create(ids, new Shape(size, length)));
-        NDArray rowsArray = keep(manager.create(rows, new Shape(rows.length)));
         NDArray mask = causalMask(length);
+        LlamaModel.Queries scored = scoredQueries(promptIds, first, size, tokens, length, rows);
+        NDArray rowsArray = scored.rows();
         LlamaModel.Rope rope;
         try (NDScope scope = new NDScope()) {
             NDArray positions = manager.arange(0, length, 1, DataType.INT64).reshape(1, length);
@@ -289,7 +290,8 @@ public final class DivergenceEngine implements AutoCloseable {
                 if (stride > 0 && l % stride == 0) {
                     inputs[l] = keep(x);
                 }
-                LlamaModel.Attention a = model.attention(weights, l, x, rope, mask, null, LlamaModel.Attention.NONE);
+                LlamaModel.Attention a = model.attention(weights, l, x, rope, mask, null, LlamaModel.Attention.NONE,
+                        null);
                 if (stride == 1) {
                     mids[l] = keep(a.out());                                            // [B,T,D]
                 }
@@ -308,7 +310,7 @@ public final class DivergenceEngine implements AutoCloseable {
             references = toInts(argmax);
             certificate = stride > 0 ? HeadCertificate.build(model, weights, normed, argmax) : null;
         }
-        return new PromptSet.Batch(first, size, length, idsArray, mask, rope, rowsArray, references, inputs, mids,
+        return new PromptSet.Batch(first, size, length, idsArray, mask, rope, scored, references, inputs, mids,
                 attention, mlp, certificate);
     }
 
@@ -325,6 +327,31 @@ public final class DivergenceEngine implements AutoCloseable {
     private static NDArray keep(NDArray a) {
         NDScope.unregister(a);
         return a;
+    }
+
+    /**
+     * The scored positions of a batch as queries: row b·T + P_b − 1 + i predicts token i of prompt b's continuation, at
+     * position P_b − 1 + i, and sees the keys up to it.
+     */
+    private LlamaModel.Queries scoredQueries(List<int[]> promptIds, int first, int size, int tokens, int length,
+                                             long[] rows) {
+        long[] positions = new long[size * tokens];
+        float[] mask = new float[size * tokens * length];
+        for (int b = 0; b < size; b++) {
+            for (int i = 0; i < tokens; i++) {
+                int position = promptIds.get(first + b).length - 1 + i;
+                positions[b * tokens + i] = position;
+                for (int k = position + 1; k < length; k++) {
+                    mask[(b * tokens + i) * length + k] = model.maskValue();
+                }
+            }
+        }
+        try (NDScope scope = new NDScope()) {
+            LlamaModel.Rope rope = model.rope(manager.create(positions, new Shape(size, tokens)));
+            return new LlamaModel.Queries(keep(manager.create(rows, new Shape(rows.length))), tokens,
+                    new LlamaModel.Rope(keep(rope.cos()), keep(rope.sin())),
+                    keep(toDtype(manager.create(mask, new Shape(size, 1, 1, tokens, length)), model.dtype)));
+        }
     }
 
     /** Additive causal mask [T,T]: 0 where key ≤ query, the dtype's most negative value above the diagonal. */
@@ -465,24 +492,25 @@ public final class DivergenceEngine implements AutoCloseable {
         } else {
             x = entry.mlpHalf() ? batch.mids()[from] : batch.inputs()[from];            // [B,T,D] base states
         }
+        if (from == layers) {
+            return gatherRows(x, batch.scored().rows());                               // [R,D] only lm_head changed
+        }
         for (int l = from; l < layers; l++) {
             boolean entering = l == from && !entry.fromEmbeddings();
-            if (!(entering && entry.mlpHalf())) {
-                LlamaModel.Attention reuse = entering ? batch.attentionReuse(l, entry.changed())
+            // no position attends to the last layer's output: there only the scored positions query and run the MLP
+            LlamaModel.Queries queries = l == layers - 1 ? batch.scored() : null;
+            if (entering && entry.mlpHalf()) {
+                x = queries == null ? x : queries.of(x);                                // [B,T',D]
+            } else {
+                LlamaModel.Attention reuse = entering ? batch.attentionReuse(l, entry.changed(), queries)
                         : LlamaModel.Attention.NONE;
-                x = model.attention(w, l, x, batch.rope(), batch.mask(), null, reuse).out(); // [B,T,D]
+                x = model.attention(w, l, x, batch.rope(), batch.mask(), null, reuse, queries).out(); // [B,T',D]
             }
-            LlamaModel.Mlp reuse = entering && entry.mlpHalf() ? batch.mlpReuse(l, entry.changed())
+            LlamaModel.Mlp reuse = entering && entry.mlpHalf() ? batch.mlpReuse(l, entry.changed(), queries)
                     : LlamaModel.Mlp.NONE;
-            if (l == layers - 1) {
-                // no position attends to the last layer's output, so its MLP runs at the scored positions only
-                LlamaModel.Mlp rows = new LlamaModel.Mlp(gatherRows(reuse.gate(), batch.rows()),
-                        gatherRows(reuse.up(), batch.rows()), null);
-                return model.mlp(w, l, gatherRows(x, batch.rows()), rows).out();       // [R,D]
-            }
-            x = model.mlp(w, l, x, reuse).out();                                        // [B,T,D]
+            x = model.mlp(w, l, x, reuse).out();                                        // [B,T',D]
         }
-        return gatherRows(x, batch.rows());                                             // [R,D] only lm_head changed
+        return x.reshape(-1, config.hiddenSize());                                      // [R,D] T' = N
     }
 
     /** A trial's score together with the top-1 minus top-2 logit margin at every scored position, [prompt][N]. */

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 
 /**
@@ -57,18 +58,22 @@ final class LlamaModel {
 
     /** First half of decoder layer l: x + o_proj(attention(rmsnorm(x))). x [B,T,D] → [B,T,D]. */
     NDArray attention(Weights w, int l, NDArray x, Rope rope, NDArray mask, KvCache cache) {
-        return attention(w, l, x, rope, mask, cache, Attention.NONE).out();
+        return attention(w, l, x, rope, mask, cache, Attention.NONE, null).out();
     }
 
     /**
      * The first half of decoder layer l with its intermediates. Those given in {@code reuse} are taken instead of
      * computed: a trial that starts at this layer passes the base model's for the matrices it left unchanged (x is
-     * then the base input), so an o_proj trial, say, skips the projections and the attention itself.
+     * then the base input), so an o_proj trial, say, skips the projections and the attention itself. With
+     * {@code queries}, only those positions query (keys and values still cover all T) and the output is theirs,
+     * [B,T',D]: what the last layer needs, since no position attends to its output.
      */
-    Attention attention(Weights w, int l, NDArray x, Rope rope, NDArray mask, KvCache cache, Attention reuse) {
+    Attention attention(Weights w, int l, NDArray x, Rope rope, NDArray mask, KvCache cache, Attention reuse,
+                        Queries queries) {
         String p = "model.layers." + l + ".self_attn.";
         long b = x.getShape().get(0);
         long t = x.getShape().get(1);
+        long tq = queries == null ? t : queries.count();                                        // T' query positions
         int groups = heads / kvHeads;
         NDArray q = reuse.q();
         NDArray k = reuse.k();
@@ -77,8 +82,9 @@ final class LlamaModel {
         if (context == null) {
             NDArray h = rmsNorm(x, w.get("model.layers." + l + ".input_layernorm.weight"));    // [B,T,D]
             if (q == null) {
-                q = linear(h, w, p + "q_proj").reshape(b, t, heads, headDim).transpose(0, 2, 1, 3); // [B,H,T,E]
-                q = rope.rotate(q);                                                              // [B,H,T,E]
+                NDArray hq = queries == null ? h : queries.of(h);                                // [B,T',D]
+                q = linear(hq, w, p + "q_proj").reshape(b, tq, heads, headDim).transpose(0, 2, 1, 3); // [B,H,T',E]
+                q = (queries == null ? rope : queries.rope()).rotate(q);                         // [B,H,T',E]
             }
             if (k == null) {
                 k = linear(h, w, p + "k_proj").reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3); // [B,K,T,E]
@@ -89,13 +95,14 @@ final class LlamaModel {
             }
             NDArray keys = cache == null ? k : cache.appendKeys(l, k);                          // [B,K,S,E] past ++ new
             NDArray values = cache == null ? v : cache.appendValues(l, v);                      // [B,K,S,E]
-            NDArray qg = q.reshape(b, kvHeads, groups, t, headDim);                              // [B,K,G,T,E] by kv head
-            NDArray scores = qg.matMul(keys.expandDims(2).swapAxes(3, 4)).muli(scale);           // [B,K,G,T,S] q·k/√E
-            NDArray probs = softmax(scores.addi(mask));                                          // [B,K,G,T,S] masked → 0
-            context = probs.matMul(values.expandDims(2))                                         // [B,K,G,T,E]
-                    .reshape(b, heads, t, headDim).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim); // [B,T,H·E]
+            NDArray qg = q.reshape(b, kvHeads, groups, tq, headDim);                             // [B,K,G,T',E] by kv head
+            NDArray scores = qg.matMul(keys.expandDims(2).swapAxes(3, 4)).muli(scale);           // [B,K,G,T',S] q·k/√E
+            NDArray probs = softmax(scores.addi(queries == null ? mask : queries.mask()));       // [B,K,G,T',S] masked → 0
+            context = probs.matMul(values.expandDims(2))                                         // [B,K,G,T',E]
+                    .reshape(b, heads, tq, headDim).transpose(0, 2, 1, 3).reshape(b, tq, (long) heads * headDim); // [B,T',H·E]
         }
-        NDArray out = linear(context, w, p + "o_proj").addi(x);                                 // [B,T,D] residual
+        NDArray residual = queries == null ? x : queries.of(x);                                  // [B,T',D]
+        NDArray out = linear(context, w, p + "o_proj").addi(residual);                           // [B,T',D]
         return new Attention(q, k, v, context, out);
     }
 
@@ -122,6 +129,19 @@ final class LlamaModel {
         NDArray act = gate.mul(up);                                                              // [B,T,F] silu(gate)·up
         NDArray out = linear(act, w, p + "down_proj").addi(x);                                  // [B,T,D] residual
         return new Mlp(gate, up, out);
+    }
+
+    /**
+     * A subset of query positions: the same {@code count} rows of every sequence of a batch, as flat indices into its
+     * [B·T] positions (sequence-major), with their rotary tables [B,1,T',E] and additive mask [B,1,1,T',T].
+     */
+    record Queries(NDArray rows, long count, Rope rope, NDArray mask) {
+        /** These positions of a batch-shaped array: [B,T,W] → [B,T',W]. */
+        NDArray of(NDArray a) {
+            Shape shape = a.getShape();
+            long width = shape.get(shape.dimension() - 1);
+            return a.reshape(-1, width).get(rows).reshape(shape.get(0), count, width);          // [B,T',W]
+        }
     }
 
     /** Intermediates of an attention half: rotated q [B,H,T,E] and k [B,K,T,E], v [B,K,T,E], context [B,T,H·E]. */

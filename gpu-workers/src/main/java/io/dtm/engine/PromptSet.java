@@ -25,7 +25,8 @@ public final class PromptSet implements AutoCloseable {
      * One forward batch: right-padded teacher-forced sequences x ++ y[0..N-2] and their cache. {@code attention} and
      * {@code mlp} hold each layer's base intermediates, or nulls when the budget leaves them out.
      */
-    record Batch(int first, int size, int length, NDArray ids, NDArray mask, LlamaModel.Rope rope, NDArray rows,
+    record Batch(int first, int size, int length, NDArray ids, NDArray mask, LlamaModel.Rope rope,
+                 LlamaModel.Queries scored,
                  int[] references, NDArray[] inputs, NDArray[] mids, LlamaModel.Attention[] attention,
                  LlamaModel.Mlp[] mlp, HeadCertificate certificate) {
 
@@ -33,7 +34,7 @@ public final class PromptSet implements AutoCloseable {
          * The base intermediates of layer l's attention half that a trial changing {@code changed} (matrix names such
          * as {@code q_proj}) may reuse: those of its unchanged projections, and the context only if all three are.
          */
-        LlamaModel.Attention attentionReuse(int l, Set<String> changed) {
+        LlamaModel.Attention attentionReuse(int l, Set<String> changed, LlamaModel.Queries queries) {
             LlamaModel.Attention base = attention[l];
             if (base == null) {
                 return LlamaModel.Attention.NONE;
@@ -41,18 +42,29 @@ public final class PromptSet implements AutoCloseable {
             boolean q = !changed.contains("q_proj");
             boolean k = !changed.contains("k_proj");
             boolean v = !changed.contains("v_proj");
-            return new LlamaModel.Attention(q ? base.q() : null, k ? base.k() : null, v ? base.v() : null,
-                    q && k && v ? base.context() : null, null);
+            NDArray context = q && k && v ? base.context() : null;
+            if (queries != null) {
+                // q is kept for all positions; recomputing the scored ones costs less than picking them out per head
+                return new LlamaModel.Attention(null, k ? base.k() : null, v ? base.v() : null,
+                        context == null ? null : queries.of(context), null);
+            }
+            return new LlamaModel.Attention(q ? base.q() : null, k ? base.k() : null, v ? base.v() : null, context,
+                    null);
         }
 
         /** The base intermediates of layer l's MLP half that a trial changing {@code changed} may reuse. */
-        LlamaModel.Mlp mlpReuse(int l, Set<String> changed) {
+        LlamaModel.Mlp mlpReuse(int l, Set<String> changed, LlamaModel.Queries queries) {
             LlamaModel.Mlp base = mlp[l];
             if (base == null) {
                 return LlamaModel.Mlp.NONE;
             }
-            return new LlamaModel.Mlp(changed.contains("gate_proj") ? null : base.gate(),
-                    changed.contains("up_proj") ? null : base.up(), null);
+            NDArray gate = changed.contains("gate_proj") ? null : base.gate();
+            NDArray up = changed.contains("up_proj") ? null : base.up();
+            if (queries != null) {
+                gate = gate == null ? null : queries.of(gate);
+                up = up == null ? null : queries.of(up);
+            }
+            return new LlamaModel.Mlp(gate, up, null);
         }
 
         private Stream<NDArray> cached() {
@@ -73,7 +85,8 @@ public final class PromptSet implements AutoCloseable {
             if (certificate != null) {
                 certificate.close();
             }
-            for (NDArray a : List.of(ids, mask, rope.cos(), rope.sin(), rows)) {
+            for (NDArray a : List.of(ids, mask, rope.cos(), rope.sin(), scored.rows(), scored.rope().cos(),
+                    scored.rope().sin(), scored.mask())) {
                 a.close();
             }
             cached().forEach(NDArray::close);
