@@ -15,10 +15,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.stream.IntStream;
 
 /**
  * The divergence engine: load a model once, prepare a prompt set once (base continuations, references, layer cache),
@@ -56,8 +59,8 @@ public final class DivergenceEngine implements AutoCloseable {
     private final LlamaWeights weights;
     private final HuggingFaceTokenizer tokenizer;
     private final Set<String> components;
-    private final java.util.concurrent.atomic.LongAdder headRows = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder headRowsProven = new java.util.concurrent.atomic.LongAdder();
+    private final LongAdder headRows = new LongAdder();
+    private final LongAdder headRowsProven = new LongAdder();
 
     private DivergenceEngine(Path modelDir, LlamaConfig config, EngineOptions options, NDManager manager,
                              LlamaWeights weights, HuggingFaceTokenizer tokenizer) {
@@ -367,11 +370,8 @@ public final class DivergenceEngine implements AutoCloseable {
         }
     }
 
-    /** The scored positions of a batch-shaped array (null stays null): [B,T,*] → [R,*]. */
+    /** The scored positions of a batch-shaped array: [B,T,*] → [R,*]. */
     private static NDArray gatherRows(NDArray x, NDArray rows) {
-        if (x == null) {
-            return null;
-        }
         long width = x.getShape().get(x.getShape().dimension() - 1);
         return x.reshape(-1, width).get(rows);                                           // [R,*]
     }
@@ -434,7 +434,7 @@ public final class DivergenceEngine implements AutoCloseable {
             // inputs[layers] (the final state) is cached only with stride 1: start below it
             return new Entry(Math.min(first, layers - 1) / stride * stride, false, false, Set.of());
         }
-        Set<String> changed = new java.util.HashSet<>();
+        Set<String> changed = new HashSet<>();
         for (String component : trial.changes().keySet()) {
             if (!component.equals("lm_head") && layerOf(component) == first) {
                 changed.add(component.substring(component.lastIndexOf('.') + 1));
@@ -460,7 +460,7 @@ public final class DivergenceEngine implements AutoCloseable {
                 return toInts(model.argmaxTokens(w, h));                               // [R]
             }
             boolean[] proven = certificate.certify(h).toBooleanArray();                // [R] provably still r
-            long[] open = java.util.stream.IntStream.range(0, proven.length).filter(i -> !proven[i])
+            long[] open = IntStream.range(0, proven.length).filter(i -> !proven[i])
                     .mapToLong(i -> i).toArray();
             int[] tokens = batch.references().clone();
             if (open.length > 0) {

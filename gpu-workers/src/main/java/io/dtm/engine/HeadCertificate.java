@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import java.util.stream.Stream;
 
 /**
  * Proves, without the LM head's matmul, that a compressed model still picks the reference token at a scored row.
@@ -168,8 +169,8 @@ final class HeadCertificate {
         arrays().forEach(NDArray::close);
     }
 
-    private java.util.stream.Stream<NDArray> arrays() {
-        return java.util.stream.Stream.of(baseNormed, refRows, exactRows, exactIsRef, rivalRows, rivals, rivalNorms, floor);
+    private Stream<NDArray> arrays() {
+        return Stream.of(baseNormed, refRows, exactRows, exactIsRef, rivalRows, rivals, rivalNorms, floor);
     }
 
     /** Takes an array out of the current scope so it lives as long as its prompt set. */
