@@ -17,7 +17,8 @@ final class EngineMixin {
     int batchSize;
 
     @Option(names = "--cache-mb", defaultValue = "2048",
-            description = "Memory the layer cache may use, MB; beyond it fewer layers are cached (default: ${DEFAULT-VALUE}).")
+            description = "Memory the prompt-set cache may use, MB; beyond it the layer intermediates go first, then fewer "
+                    + "layers are cached (default: ${DEFAULT-VALUE}).")
     long cacheMb;
 
     EngineOptions options() {
