@@ -24,7 +24,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -92,7 +91,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private final Serde<BaseContinuation> baselineSerde;
     private final Serde<DeadLetter> deadLetters;
     private final Map<String, DivergenceEngine> engines = new HashMap<>();
-    private final LinkedHashMap<String, PromptSet> promptSets = new LinkedHashMap<>(8, 0.75f, true);
+    private final PromptSetCache promptSets;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private volatile int processed;
     private volatile int aborted;
@@ -101,6 +100,8 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         // a worker that cannot use its device would dead-letter every trial it takes: fail before joining the group
         config.engine().resolveDevice();
         this.config = config;
+        // --cache-mb bounds the worker's prepared sets together, not each one
+        this.promptSets = new PromptSetCache(config.cachedPromptSets(), config.engine().cacheBudgetBytes());
         this.trials = AvroSerdes.serde(ComponentTrial.class, config.registry());
         this.results = AvroSerdes.serde(DivergenceResult.class, config.registry());
         this.baselineSerde = AvroSerdes.serde(BaseContinuation.class, config.registry());
@@ -171,7 +172,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             consumer.close();
             producer.close(Duration.ofSeconds(5));
             baselines.close();
-            promptSets.values().forEach(PromptSet::close);
+            promptSets.close();
             engines.values().forEach(DivergenceEngine::close);
         }
     }
@@ -258,7 +259,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                 baselines.put(baselineKey, published);
                 out.add(encode(Topics.BASELINES, baselineKey, published, baselineSerde));
             }
-            cache(baselineKey, set);
+            promptSets.put(baselineKey, set);
         }
         log.info("{}: scoring {} {} round {} shard {}/{}", config.workerId(), t.getKind(), describe(t), t.getRound(),
                 t.getShard() + 1, t.getShardCount());
@@ -321,15 +322,6 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         log.info("{}: loaded {} on {}", config.workerId(), dir, engine.device());
         engines.put(model, engine);
         return engine;
-    }
-
-    private void cache(String key, PromptSet set) {
-        promptSets.put(key, set);
-        while (promptSets.size() > config.cachedPromptSets()) {
-            Map.Entry<String, PromptSet> eldest = promptSets.entrySet().iterator().next();
-            eldest.getValue().close();
-            promptSets.remove(eldest.getKey());
-        }
     }
 
     private static List<List<Integer>> lists(int[][] rows) {

@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /** Locates the shared models, golden files and held-out text for the engine tests. */
-final class TestData {
+public final class TestData {
 
     static final ObjectMapper JSON = new ObjectMapper();
 
@@ -41,7 +41,7 @@ final class TestData {
         throw new IllegalStateException("shared directory with models/ and golden/ not found; tried " + candidates);
     }
 
-    static Path tinyDir() {
+    public static Path tinyDir() {
         return shared().resolve("models/tiny-random-llama");
     }
 
