@@ -79,6 +79,15 @@ public final class DivergenceEngine implements AutoCloseable {
 
     /** Loads config, weights (F32/BF16/F16, single or sharded safetensors) and tokenizer from a Hugging Face directory. */
     public static DivergenceEngine load(Path modelDir, EngineOptions options) throws IOException {
+        Device device = options.resolveDevice();
+        return load(modelDir, options, device, options.resolveDataType(device));
+    }
+
+    /**
+     * Loads for an explicit device and compute dtype. Tests use it to run the float16 path on the CPU (slow there,
+     * so the options refuse it to users), the only way to exercise it on a machine without a GPU.
+     */
+    static DivergenceEngine load(Path modelDir, EngineOptions options, Device device, DataType dtype) throws IOException {
         if (!Files.isDirectory(modelDir)) {
             throw new FileNotFoundException("model directory " + modelDir + " does not exist");
         }
@@ -87,8 +96,6 @@ public final class DivergenceEngine implements AutoCloseable {
         if (!Files.isRegularFile(tokenizerFile)) {
             throw new FileNotFoundException("model directory " + modelDir + " has no tokenizer.json");
         }
-        Device device = options.resolveDevice();
-        DataType dtype = options.resolveDataType(device);
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
             LlamaWeights weights = LlamaWeights.load(modelDir, config, manager, dtype);

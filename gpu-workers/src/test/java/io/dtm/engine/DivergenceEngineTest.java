@@ -435,6 +435,31 @@ class DivergenceEngineTest {
         }
     }
 
+    @Test
+    void float16PathIsSelfConsistentAndCloseToFloat32() throws IOException {
+        // the GPU's float16 compute, run on the CPU: same casts, mask value and certificate allowance
+        try (DivergenceEngine half = DivergenceEngine.load(TestData.tinyDir(), options(BATCH), ai.djl.Device.cpu(),
+                ai.djl.ndarray.types.DataType.FLOAT16);
+             PromptSet s = half.prepare(prompts, N, DivergenceEngine.Progress.NONE)) {
+            assertEquals("float16", half.dtypeName());
+            assertEquals(1, s.cacheStride());
+            TrialScore identity = half.score(s, Trial.none());
+            int[] allN = new int[s.size()];
+            Arrays.fill(allN, N);
+            assertArrayEquals(allN, identity.fdt(), "float16 base model FDT");
+            assertEquals(0.0, identity.summary().sdtm());
+            for (Map.Entry<String, Trial> t : trials().entrySet()) {
+                assertEquals(half.scoreFull(s, t.getValue()), half.score(s, t.getValue()), t.getKey() + " in float16");
+            }
+            // float16 rounds differently, yet the greedy continuations of float32 mostly survive it
+            int sameFirstTokens = 0;
+            for (int p = 0; p < set.size(); p++) {
+                sameFirstTokens += s.continuations()[p][0] == set.continuations()[p][0] ? 1 : 0;
+            }
+            assertTrue(sameFirstTokens >= set.size() - 2, sameFirstTokens + " of " + set.size() + " first tokens agree");
+        }
+    }
+
     // ---------------------------------------------------------------- components and errors
 
     @Test
