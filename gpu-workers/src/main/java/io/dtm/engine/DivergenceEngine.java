@@ -263,7 +263,6 @@ public final class DivergenceEngine implements AutoCloseable {
         int stride = plan.stride();
         int length = paddedLength(promptIds, first, size, tokens);
         long[] ids = new long[size * length];
-        long[] rows = new long[size * tokens];
         for (int b = 0; b < size; b++) {
             int[] prompt = promptIds.get(first + b);
             for (int j = 0; j < prompt.length; j++) {
@@ -271,10 +270,6 @@ public final class DivergenceEngine implements AutoCloseable {
             }
             for (int i = 0; i < tokens - 1; i++) {
                 ids[b * length + prompt.length + i] = continuations[first + b][i];
-            }
-            for (int i = 0; i < tokens; i++) {
-                // the logits at position P-1+i predict token i of the continuation
-                rows[b * tokens + i] = (long) b * length + prompt.length - 1 + i;
             }
         }
         int layers = config.numLayers();
@@ -284,8 +279,7 @@ public final class DivergenceEngine implements AutoCloseable {
         LlamaModel.Mlp[] mlp = new LlamaModel.Mlp[layers];
         NDArray idsArray = keep(manager.create(ids, new Shape(size, length)));
         NDArray mask = causalMask(length);
-        LlamaModel.Queries scored = scoredQueries(promptIds, first, size, tokens, length, rows);
-        NDArray rowsArray = scored.rows();
+        LlamaModel.Queries scored = scoredQueries(promptIds, first, size, tokens, length);
         LlamaModel.Rope rope;
         try (NDScope scope = new NDScope()) {
             NDArray positions = manager.arange(0, length, 1, DataType.INT64).reshape(1, length);
@@ -315,7 +309,7 @@ public final class DivergenceEngine implements AutoCloseable {
             if (stride == 1) {
                 inputs[layers] = keep(x);
             }
-            NDArray normed = model.finalNorm(weights, gatherRows(x, rowsArray));       // [R,D]
+            NDArray normed = model.finalNorm(weights, scored.flat(x));                 // [R,D]
             NDArray argmax = model.argmaxTokens(weights, normed);                      // [R]
             references = toInts(argmax);
             certificate = stride > 0 ? HeadCertificate.build(model, weights, normed, argmax) : null;
@@ -343,13 +337,14 @@ public final class DivergenceEngine implements AutoCloseable {
      * The scored positions of a batch as queries: row b·T + P_b − 1 + i predicts token i of prompt b's continuation, at
      * position P_b − 1 + i, and sees the keys up to it.
      */
-    private LlamaModel.Queries scoredQueries(List<int[]> promptIds, int first, int size, int tokens, int length,
-                                             long[] rows) {
+    private LlamaModel.Queries scoredQueries(List<int[]> promptIds, int first, int size, int tokens, int length) {
+        long[] rows = new long[size * tokens];
         long[] positions = new long[size * tokens];
         float[] mask = new float[size * tokens * length];
         for (int b = 0; b < size; b++) {
             for (int i = 0; i < tokens; i++) {
                 int position = promptIds.get(first + b).length - 1 + i;
+                rows[b * tokens + i] = (long) b * length + position;
                 positions[b * tokens + i] = position;
                 for (int k = position + 1; k < length; k++) {
                     mask[(b * tokens + i) * length + k] = model.maskValue();
@@ -375,12 +370,6 @@ public final class DivergenceEngine implements AutoCloseable {
         try (NDScope scope = new NDScope()) {
             return keep(toDtype(manager.create(m, new Shape(length, length)), model.dtype));
         }
-    }
-
-    /** The scored positions of a batch-shaped array: [B,T,*] → [R,*]. */
-    private static NDArray gatherRows(NDArray x, NDArray rows) {
-        long width = x.getShape().get(x.getShape().dimension() - 1);
-        return x.reshape(-1, width).get(rows);                                           // [R,*]
     }
 
     /** Fast path: starts each batch at the trial's first changed layer (or its MLP half) from the cache. */
@@ -462,8 +451,7 @@ public final class DivergenceEngine implements AutoCloseable {
         try (NDScope scope = new NDScope()) {
             NDArray h = model.finalNorm(w, scoredRows(batch, w, entry));                // [R,D]
             HeadCertificate certificate = batch.certificate();
-            // the certificate knows the base LM head only
-            if (!useCache || certificate == null || w.get("lm_head.weight") != weights.get("lm_head.weight")) {
+            if (!useCache || certificate == null || !certificate.covers(w)) {
                 return toInts(model.argmaxTokens(w, h));                               // [R]
             }
             boolean[] proven = certificate.certify(h).toBooleanArray();                // [R] provably still r
@@ -500,7 +488,7 @@ public final class DivergenceEngine implements AutoCloseable {
             x = entry.mlpHalf() ? batch.mids()[from] : batch.inputs()[from];            // [B,T,D] base states
         }
         if (from == layers) {
-            return gatherRows(x, batch.scored().rows());                               // [R,D] only lm_head changed
+            return batch.scored().flat(x);                                              // [R,D] only lm_head changed
         }
         for (int l = from; l < layers; l++) {
             boolean entering = l == from && !entry.fromEmbeddings();

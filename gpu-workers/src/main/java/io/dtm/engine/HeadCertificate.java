@@ -44,6 +44,7 @@ final class HeadCertificate {
      */
     static final int EXACT_RIVALS = 8;
 
+    private final NDArray head;         // [V,D] the LM head it was built from (the model's, not owned)
     private final NDArray baseNormed;   // [R,D] h
     private final NDArray refRows;      // [R,D] w_r
     private final NDArray exactRows;    // [D,X] w_v of the largest-norm tokens, transposed for the matmul
@@ -56,9 +57,10 @@ final class HeadCertificate {
     private final float maxNorm;        // max_v ‖w_v‖, the scale of any logit error
     private final float rounding;       // per unit of ‖h'‖·max‖w‖: covers every float error in the comparison
 
-    private HeadCertificate(NDArray baseNormed, NDArray refRows, NDArray exactRows, NDArray exactIsRef,
+    private HeadCertificate(NDArray head, NDArray baseNormed, NDArray refRows, NDArray exactRows, NDArray exactIsRef,
                             NDArray rivalRows, NDArray rivals, NDArray rivalNorms, NDArray floor, float restNorm,
                             float maxNorm, float rounding) {
+        this.head = head;
         this.baseNormed = baseNormed;
         this.refRows = refRows;
         this.exactRows = exactRows;
@@ -78,7 +80,8 @@ final class HeadCertificate {
      * scope and freed by {@link #close()}.
      */
     static HeadCertificate build(LlamaModel model, Weights w, NDArray normed, NDArray references) {
-        NDArray head = w.get("lm_head.weight").toType(DataType.FLOAT32, false);                 // [V,D]
+        NDArray modelHead = w.get("lm_head.weight");
+        NDArray head = modelHead.toType(DataType.FLOAT32, false);                                // [V,D]
         int vocab = Math.toIntExact(head.getShape().get(0));
         int x = exactTokens(vocab);
         int k = rivals(vocab);
@@ -89,7 +92,7 @@ final class HeadCertificate {
         NDArray norms = head.square().sum(new int[] {1}).sqrt();                                 // [V] ‖w_v‖
         NDList largest = norms.topK(x + 1, 0, true, true);                                       // [X+1] ×2
         NDArray exactIds = largest.get(1).get(":" + x);                                          // [X]
-        NDArray tokenIds = normed.getManager().arange(0, vocab, 1, references.getDataType());   // [V]
+        NDArray tokenIds = normed.getManager().arange(0, vocab, 1, references.getDataType()).expandDims(0); // [1,V]
         float[] hidden = new float[vocab];
         for (long id : exactIds.toLongArray()) {
             hidden[(int) id] = model.maskValue();
@@ -101,7 +104,7 @@ final class HeadCertificate {
         for (NDArray logits : model.headChunks(w, normed)) {                                     // [r,V] each
             long r = logits.getShape().get(0);
             NDArray refs = references.get(row + ":" + (row + r)).expandDims(1);                   // [r,1]
-            NDArray hideRef = tokenIds.expandDims(0).eq(refs).toType(DataType.FLOAT32, false).mul(model.maskValue()); // [r,V]
+            NDArray hideRef = tokenIds.eq(refs).toType(DataType.FLOAT32, false).mul(model.maskValue()); // [r,V]
             NDList top = logits.toType(DataType.FLOAT32, false).add(hideRef).add(hideExact)
                     .topK(k + 1, -1, true, true);                                                // [r,K+1] ×2
             values.add(top.get(0));
@@ -117,6 +120,7 @@ final class HeadCertificate {
         double unit = model.dtype == DataType.FLOAT16 ? 0x1p-11 : 0x1p-24;
         float rounding = (float) (8.0 * head.getShape().get(1) * unit);
         return new HeadCertificate(
+                modelHead,
                 keep(normed.toType(DataType.FLOAT32, false)),
                 keep(head.get(references)),
                 keep(head.get(exactIds).transpose().duplicate()),
@@ -128,6 +132,11 @@ final class HeadCertificate {
                 largest.get(0).getFloat(x),
                 norms.max().getFloat(),
                 rounding);
+    }
+
+    /** Whether a trial's weights use the LM head this certificate was built from (one that compresses it does not). */
+    boolean covers(Weights w) {
+        return w.get("lm_head.weight") == head;
     }
 
     /** Which rows provably still choose the reference token: normed compressed rows h' [R,D] → boolean [R]. */

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 
 /**
@@ -136,11 +135,15 @@ final class LlamaModel {
      * [B·T] positions (sequence-major), with their rotary tables [B,1,T',E] and additive mask [B,1,1,T',T].
      */
     record Queries(NDArray rows, long count, Rope rope, NDArray mask) {
+        /** These positions of a batch-shaped array, one row each: [B,T,W] → [B·T',W]. */
+        NDArray flat(NDArray a) {
+            long width = a.getShape().get(a.getShape().dimension() - 1);
+            return a.reshape(-1, width).get(rows);                                               // [B·T',W]
+        }
+
         /** These positions of a batch-shaped array: [B,T,W] → [B,T',W]. */
         NDArray of(NDArray a) {
-            Shape shape = a.getShape();
-            long width = shape.get(shape.dimension() - 1);
-            return a.reshape(-1, width).get(rows).reshape(shape.get(0), count, width);          // [B,T',W]
+            return flat(a).reshape(a.getShape().get(0), count, -1);                             // [B,T',W]
         }
     }
 
