@@ -37,10 +37,7 @@ public final class DivergenceEngine implements AutoCloseable {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DivergenceEngine.class);
 
     static {
-        // DJL probes 169.254.169.254 at start-up unless told it is offline; every JVM that loads the engine sets it.
-        if (System.getProperty("ai.djl.offline") == null) {
-            System.setProperty("ai.djl.offline", "true");
-        }
+        EngineRuntime.init();
     }
 
     /** Receives progress of long phases: a label, work done and total. */
@@ -51,7 +48,9 @@ public final class DivergenceEngine implements AutoCloseable {
         void update(String phase, int done, int total);
     }
 
+    private final ModelFiles files;
     private final Path modelDir;
+    private volatile String digest;
     private final LlamaConfig config;
     private final EngineOptions options;
     private final NDManager manager;
@@ -62,9 +61,10 @@ public final class DivergenceEngine implements AutoCloseable {
     private final LongAdder headRows = new LongAdder();
     private final LongAdder headRowsProven = new LongAdder();
 
-    private DivergenceEngine(Path modelDir, LlamaConfig config, EngineOptions options, NDManager manager,
+    private DivergenceEngine(ModelFiles files, LlamaConfig config, EngineOptions options, NDManager manager,
                              LlamaWeights weights, HuggingFaceTokenizer tokenizer) {
-        this.modelDir = modelDir;
+        this.files = files;
+        this.modelDir = files.dir();
         this.config = config;
         this.options = options;
         this.manager = manager;
@@ -79,8 +79,16 @@ public final class DivergenceEngine implements AutoCloseable {
 
     /** Loads config, weights (F32/BF16/F16, single or sharded safetensors) and tokenizer from a Hugging Face directory. */
     public static DivergenceEngine load(Path modelDir, EngineOptions options) throws IOException {
+        return load(modelDir, options, null);
+    }
+
+    /**
+     * Loads a model whose every file (links followed, index shard names included) must lie inside {@code root}; a
+     * null root confines nothing but still refuses shard names that climb out of the model directory.
+     */
+    public static DivergenceEngine load(Path modelDir, EngineOptions options, Path root) throws IOException {
         Device device = options.resolveDevice();
-        return load(modelDir, options, device, options.resolveDataType(device));
+        return load(ModelFiles.resolve(modelDir, root), options, device, options.resolveDataType(device));
     }
 
     /**
@@ -88,25 +96,23 @@ public final class DivergenceEngine implements AutoCloseable {
      * so the options refuse it to users), the only way to exercise it on a machine without a GPU.
      */
     static DivergenceEngine load(Path modelDir, EngineOptions options, Device device, DataType dtype) throws IOException {
-        if (!Files.isDirectory(modelDir)) {
-            throw new FileNotFoundException("model directory " + modelDir + " does not exist");
-        }
-        LlamaConfig config = LlamaConfig.read(modelDir);
-        Path tokenizerFile = modelDir.resolve("tokenizer.json");
-        if (!Files.isRegularFile(tokenizerFile)) {
-            throw new FileNotFoundException("model directory " + modelDir + " has no tokenizer.json");
-        }
+        return load(ModelFiles.resolve(modelDir, null), options, device, dtype);
+    }
+
+    private static DivergenceEngine load(ModelFiles files, EngineOptions options, Device device, DataType dtype)
+            throws IOException {
+        LlamaConfig config = LlamaConfig.read(files.dir());
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
-            LlamaWeights weights = LlamaWeights.load(modelDir, config, manager, dtype);
+            LlamaWeights weights = LlamaWeights.load(files, config, manager, dtype);
             HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder()
-                    .optTokenizerPath(tokenizerFile)
+                    .optTokenizerPath(files.tokenizer())
                     .optAddSpecialTokens(true)
                     .optTruncation(false) // a long prompt must never be cut silently
                     .optPadding(false)
                     .optMaxLength(1 << 20)
                     .build();
-            return new DivergenceEngine(modelDir, config, options, manager, weights, tokenizer);
+            return new DivergenceEngine(files, config, options, manager, weights, tokenizer);
         } catch (IOException | RuntimeException e) {
             manager.close();
             throw e;
@@ -119,6 +125,20 @@ public final class DivergenceEngine implements AutoCloseable {
 
     public Path modelDir() {
         return modelDir;
+    }
+
+    /**
+     * The model's identity: a SHA-256 content digest of its config, tokenizer and weight files (see
+     * {@link ModelFiles#digest()}), computed on first use. Two paths to the same bytes share it; a model changed in
+     * place does not.
+     */
+    public String modelDigest() throws IOException {
+        String d = digest;
+        if (d == null) {
+            d = files.digest();
+            digest = d;
+        }
+        return d;
     }
 
     /** The compute dtype, as the golden format names it. */

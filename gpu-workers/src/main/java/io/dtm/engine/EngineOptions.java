@@ -1,23 +1,28 @@
 package io.dtm.engine;
 
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.types.DataType;
 import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
- * How the engine runs: device ({@code cpu}, {@code gpu} or {@code auto}), compute dtype ({@code float32}, or
- * {@code float16} on a GPU: DJL crashes on bfloat16), prompts per forward batch, and the memory the layer cache may use.
+ * How the engine runs: device ({@code cpu}, {@code gpu} (the first GPU), {@code gpu:I} or {@code auto}), compute dtype
+ * ({@code float32}, or {@code float16} on a GPU: DJL crashes on bfloat16), prompts per forward batch, and the memory
+ * the layer cache may use.
  */
 public record EngineOptions(String device, String dtype, int batchSize, long cacheBudgetBytes) {
 
     public static final long DEFAULT_CACHE_BUDGET = 2L << 30;
 
+    private static final Pattern GPU_INDEX = Pattern.compile("gpu:(\\d{1,4})");
+
     public EngineOptions {
         device = device.toLowerCase(Locale.ROOT);
         dtype = dtype.toLowerCase(Locale.ROOT);
-        if (!device.equals("cpu") && !device.equals("gpu") && !device.equals("auto")) {
-            throw new IllegalArgumentException("device must be cpu, gpu or auto, got '" + device + "'");
+        if (!device.equals("cpu") && !device.equals("gpu") && !device.equals("auto")
+                && !GPU_INDEX.matcher(device).matches()) {
+            throw new IllegalArgumentException("device must be cpu, gpu, gpu:I or auto, got '" + device + "'");
         }
         if (!dtype.equals("float32") && !dtype.equals("float16")) {
             throw new IllegalArgumentException("dtype must be float32 or float16 (bfloat16 crashes DJL), got '" + dtype + "'");
@@ -45,13 +50,28 @@ public record EngineOptions(String device, String dtype, int batchSize, long cac
         return new EngineOptions(device, dtype, batchSize, bytes);
     }
 
-    /** The device these options select on this machine; fails if a GPU is asked for and PyTorch sees none. */
+    /**
+     * The device these options select on this machine; fails if a GPU is asked for and PyTorch sees none (or fewer
+     * than the index asked for).
+     */
     public Device resolveDevice() {
-        boolean hasGpu = Engine.getEngine("PyTorch").getGpuCount() > 0;
-        if (device.equals("gpu") && !hasGpu) {
-            throw new IllegalStateException("device gpu requested but PyTorch sees no GPU");
+        int gpus = EngineRuntime.gpuCount();
+        if (device.equals("cpu") || (device.equals("auto") && gpus == 0)) {
+            return Device.cpu();
         }
-        return (device.equals("gpu") || (device.equals("auto") && hasGpu)) ? Device.gpu() : Device.cpu();
+        int index = 0;
+        Matcher m = GPU_INDEX.matcher(device);
+        if (m.matches()) {
+            index = Integer.parseInt(m.group(1));
+        }
+        if (gpus == 0) {
+            throw new IllegalStateException("device " + device + " requested but PyTorch sees no GPU");
+        }
+        if (index >= gpus) {
+            throw new IllegalStateException("device " + device + " requested but PyTorch sees only " + gpus
+                    + " GPU(s) (gpu:0 to gpu:" + (gpus - 1) + ")");
+        }
+        return Device.gpu(index);
     }
 
     DataType resolveDataType(Device d) {

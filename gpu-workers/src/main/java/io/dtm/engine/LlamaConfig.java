@@ -29,7 +29,8 @@ public record LlamaConfig(
         boolean attentionBias,
         boolean mlpBias,
         int bosTokenId,
-        int eosTokenId) {
+        int eosTokenId,
+        int maxPositionEmbeddings) {
 
     private static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM");
 
@@ -56,6 +57,7 @@ public record LlamaConfig(
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("head_dim " + headDim + " must be even for rotary embeddings");
         }
+        positive("max_position_embeddings", maxPositionEmbeddings);
         if (!(rmsNormEps > 0) || !(ropeTheta > 0)) {
             throw new IllegalArgumentException("rms_norm_eps and rope_theta must be positive");
         }
@@ -90,7 +92,9 @@ public record LlamaConfig(
                 c.hasNonNull("head_dim") ? c.path("head_dim").asInt() : (heads > 0 ? hidden / heads : 0),
                 c.path("vocab_size").asInt(), (float) c.path("rms_norm_eps").asDouble(1e-6), theta,
                 c.path("tie_word_embeddings").asBoolean(false), c.path("attention_bias").asBoolean(false),
-                c.path("mlp_bias").asBoolean(false), c.path("bos_token_id").asInt(1), firstInt(c.path("eos_token_id"), 2));
+                c.path("mlp_bias").asBoolean(false), c.path("bos_token_id").asInt(1), firstInt(c.path("eos_token_id"), 2),
+                // transformers' LlamaConfig default when the file does not say
+                c.path("max_position_embeddings").asInt(2048));
     }
 
     private static int firstInt(JsonNode node, int fallback) {

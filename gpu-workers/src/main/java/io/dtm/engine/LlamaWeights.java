@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -19,9 +18,9 @@ final class LlamaWeights implements Weights {
 
     private LlamaWeights() {}
 
-    static LlamaWeights load(Path dir, LlamaConfig c, NDManager manager, DataType dtype) throws IOException {
+    static LlamaWeights load(ModelFiles files, LlamaConfig c, NDManager manager, DataType dtype) throws IOException {
         LlamaWeights w = new LlamaWeights();
-        try (Checkpoint ckpt = new Checkpoint(dir)) {
+        try (Checkpoint ckpt = new Checkpoint(files)) {
             w.put(manager, dtype, ckpt, "model.embed_tokens.weight", c.vocabSize(), c.hiddenSize());
             w.put(manager, dtype, ckpt, "model.norm.weight", c.hiddenSize());
             if (c.tieWordEmbeddings() && !ckpt.has("lm_head.weight")) {

@@ -231,8 +231,16 @@ class SafeTensorsTest {
 
     // ---------------------------------------------------------------- Checkpoint
 
+    /** A model directory with the config and tokenizer files {@link ModelFiles} requires (their content unread here). */
+    private Path modelDir(String name) throws IOException {
+        Path d = Files.createDirectories(dir.resolve(name));
+        Files.writeString(d.resolve("config.json"), "{}");
+        Files.writeString(d.resolve("tokenizer.json"), "{}");
+        return d;
+    }
+
     private Path shardedDir(boolean withSecondShard) throws IOException {
-        Path d = Files.createDirectories(dir.resolve(withSecondShard ? "sharded" : "missing-shard"));
+        Path d = modelDir(withSecondShard ? "sharded" : "missing-shard");
         Map<String, Tensor> one = new LinkedHashMap<>();
         one.put("a.weight", new Tensor("F32", new long[] {2, 2}, f32(1f, 2f, 3f, 4f)));
         write(d.resolve("model-00001-of-00002.safetensors"), one);
@@ -284,14 +292,14 @@ class SafeTensorsTest {
 
     @Test
     void directoryWithoutWeightsIsNamed() throws IOException {
-        Path d = Files.createDirectories(dir.resolve("empty-model"));
+        Path d = modelDir("empty-model");
         FileNotFoundException e = assertThrows(FileNotFoundException.class, () -> new Checkpoint(d));
         assertTrue(e.getMessage().contains(d.toString()), e.getMessage());
     }
 
     @Test
     void shapeMismatchNamesTensorAndBothShapes() throws IOException {
-        Path d = Files.createDirectories(dir.resolve("single"));
+        Path d = modelDir("single");
         Map<String, Tensor> t = new LinkedHashMap<>();
         t.put("model.layers.0.mlp.up_proj.weight", new Tensor("F32", new long[] {2, 3}, f32(1, 2, 3, 4, 5, 6)));
         write(d.resolve("model.safetensors"), t);
