@@ -6,7 +6,8 @@ import picocli.CommandLine.Option;
 /** Engine options shared by every command that loads a model. */
 final class EngineMixin {
 
-    @Option(names = "--device", defaultValue = "auto", description = "cpu, gpu or auto (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--device", defaultValue = "auto",
+            description = "cpu, gpu (the first), gpu:I, or auto: the first GPU if PyTorch sees one (default: ${DEFAULT-VALUE}).")
     String device;
 
     @Option(names = "--dtype", defaultValue = "float32",
@@ -16,12 +17,22 @@ final class EngineMixin {
     @Option(names = "--batch-size", defaultValue = "64", description = "Prompts per forward batch (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--cache-mb", defaultValue = "2048",
+    @Option(names = "--cache-mb", defaultValue = "auto",
             description = "Memory the prompt-set cache may use, MB; beyond it the layer intermediates go first, then fewer "
-                    + "layers are cached (default: ${DEFAULT-VALUE}).")
-    long cacheMb;
+                    + "layers are cached. auto: 2048 on a CPU, a quarter of the GPU's memory on a GPU (default: ${DEFAULT-VALUE}).")
+    String cacheMb;
 
     EngineOptions options() {
-        return new EngineOptions(device, dtype, batchSize, cacheMb << 20);
+        long budget;
+        if (cacheMb.equals("auto")) {
+            budget = EngineOptions.defaultCacheBudget(device);
+        } else {
+            try {
+                budget = Long.parseLong(cacheMb) << 20;
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--cache-mb must be a number of MB or auto, got '" + cacheMb + "'");
+            }
+        }
+        return new EngineOptions(device, dtype, batchSize, budget);
     }
 }

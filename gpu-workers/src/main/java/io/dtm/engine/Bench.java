@@ -3,92 +3,177 @@ package io.dtm.engine;
 import io.dtm.schemas.CompressionSpec;
 import java.io.PrintStream;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
- * The single-round sweep (every linear component at one compression) scored three ways in one run, so the speed-up is
- * a ratio measured on the same machine at the same time: (a) token-by-token decoding with a KV cache, (b) a full
- * teacher-forced forward per trial, (c) the engine's fast path. All three must give identical FDT/SDT.
+ * A single-round sweep (linear components at one compression) scored several ways in one run, so speed-ups are ratios
+ * measured on the same machine at the same time: (a) token-by-token decoding with a KV cache, (b) a full teacher-forced
+ * forward per trial, (c) the engine's fast path. All must give identical FDT/SDT.
  *
  * <p>Shared set-up (tokenizing, the base model's greedy continuations and its teacher-forced reference pass, which also
  * fills the cache) is timed separately: every method needs the reference tokens.
  */
 public final class Bench {
 
-    public record Result(int trials, double setupSeconds, double naiveSeconds, double fullSeconds, double fastSeconds,
-                         int naiveDisagreements, int fullDisagreements) {
+    /** A scoring method, as {@code --methods} names it. */
+    public enum Method {
+        FAST, FULL, NAIVE;
 
-        public double speedupVsFull() {
-            return fullSeconds / fastSeconds;
+        /** {@code fast,full,naive} (any subset, any order) → the methods, in this enum's order. */
+        public static Set<Method> parse(String text) {
+            Set<Method> out = java.util.EnumSet.noneOf(Method.class);
+            for (String part : text.split(",")) {
+                String name = part.trim().toUpperCase(Locale.ROOT);
+                try {
+                    out.add(valueOf(name));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("unknown method '" + part.trim() + "' (methods: fast, full, naive)");
+                }
+            }
+            return out;
         }
 
-        public double speedupVsNaive() {
-            return naiveSeconds / fastSeconds;
+        String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /**
+     * Seconds per method over all trials and, for every method other than fast, the trial-prompts whose FDT or SDT
+     * differ from fast's (-1 when fast did not run).
+     */
+    public record Result(int trials, double setupSeconds, Map<Method, Double> seconds, Map<Method, Integer> disagreements) {
+
+        public double msPerTrial(Method method) {
+            return 1000 * seconds.get(method) / trials;
         }
 
+        /**
+         * {@code bench: naive=… full=… fast=… speedup_vs_full=… speedup_vs_naive=…} for the methods that ran (seconds;
+         * a speed-up only where fast and the other ran).
+         */
         public String line() {
-            return String.format(java.util.Locale.ROOT,
-                    "bench: naive=%.2f full=%.2f fast=%.2f speedup_vs_full=%.2f speedup_vs_naive=%.2f",
-                    naiveSeconds, fullSeconds, fastSeconds, speedupVsFull(), speedupVsNaive());
+            StringBuilder s = new StringBuilder("bench:");
+            for (Method m : List.of(Method.NAIVE, Method.FULL, Method.FAST)) {
+                if (seconds.containsKey(m)) {
+                    s.append(String.format(Locale.ROOT, " %s=%.2f", m.label(), seconds.get(m)));
+                }
+            }
+            if (seconds.containsKey(Method.FAST)) {
+                for (Method m : List.of(Method.FULL, Method.NAIVE)) {
+                    if (seconds.containsKey(m)) {
+                        s.append(String.format(Locale.ROOT, " speedup_vs_%s=%.2f", m.label(),
+                                seconds.get(m) / seconds.get(Method.FAST)));
+                    }
+                }
+            }
+            return s.toString();
         }
     }
 
     private Bench() {}
 
-    /** One trial per component of the model at {@code compression}. */
-    public static List<Trial> singleRound(DivergenceEngine engine, CompressionSpec compression) {
+    /** One trial per linear component whose name matches {@code components}, at {@code compression}. */
+    public static List<Trial> singleRound(DivergenceEngine engine, CompressionSpec compression, Pattern components) {
         List<Trial> trials = new ArrayList<>();
         for (String c : engine.config().componentNames()) {
-            trials.add(Trial.of(c, compression));
+            if (components.matcher(c).matches()) {
+                trials.add(Trial.of(c, compression));
+            }
+        }
+        if (trials.isEmpty()) {
+            throw new IllegalArgumentException("no component matches '" + components + "' (components look like "
+                    + engine.config().componentNames().get(0) + ")");
         }
         return trials;
     }
 
-    public static Result run(DivergenceEngine engine, List<String> prompts, int tokens, List<Trial> trials, PrintStream log) {
+    /**
+     * Times {@code methods} over {@code trials}, interleaved; then, if {@code profiled > 0}, profiles that many trials
+     * spread over the list phase by phase ({@link DivergenceEngine#profile}) and prints the mean per phase.
+     */
+    public static Result run(DivergenceEngine engine, List<String> prompts, int tokens, List<Trial> trials,
+                             Set<Method> methods, int profiled, PrintStream log) {
+        if (methods.isEmpty()) {
+            throw new IllegalArgumentException("no method to bench");
+        }
+        List<Method> order = List.copyOf(methods);
         long t0 = System.nanoTime();
         try (PromptSet set = engine.prepare(prompts, tokens, DivergenceEngine.Progress.NONE)) {
-            double setup = seconds(t0);
+            double setup = (System.nanoTime() - t0) / 1e9;
             log.printf("set-up: %d prompts x %d tokens, base continuations + reference pass + cache (%.1f MB) in %.2f s%n",
                     set.size(), tokens, set.cacheBytes() / 1e6, setup);
             // one untimed trial per method first, so no method pays for cold kernels and JIT
-            Trial warmUp = trials.get(0);
-            engine.score(set, warmUp);
-            engine.scoreFull(set, warmUp);
-            engine.scoreByDecoding(set, warmUp);
-            // Interleaved trial by trial, so a change in machine load weighs on all three methods alike; and the order
+            for (Method m : order) {
+                score(engine, set, trials.get(0), m);
+            }
+            // Interleaved trial by trial, so a change in machine load weighs on all methods alike; and the order
             // rotates, so each method follows each other one equally often (a method run right after another inherits
             // its allocator and cache state).
-            double[] seconds = new double[3];
-            int naiveDisagreements = 0;
-            int fullDisagreements = 0;
-            for (int i = 0; i < trials.size(); i++) {
-                Trial t = trials.get(i);
-                TrialScore[] scores = new TrialScore[3];
-                for (int k = 0; k < 3; k++) {
-                    int method = (i + k) % 3;
-                    long s0 = System.nanoTime();
-                    scores[method] = switch (method) {
-                        case 0 -> engine.score(set, t);
-                        case 1 -> engine.scoreFull(set, t);
-                        default -> engine.scoreByDecoding(set, t);
-                    };
-                    seconds[method] += (System.nanoTime() - s0) / 1e9;
-                }
-                TrialScore fast = scores[0];
-                TrialScore full = scores[1];
-                TrialScore naive = scores[2];
-                fullDisagreements += disagreements(fast, full);
-                naiveDisagreements += disagreements(fast, naive);
-                if ((i + 1) % 8 == 0 || i + 1 == trials.size()) {
-                    log.printf("  %d/%d trials: naive %.1f s, full %.1f s, fast %.1f s%n",
-                            i + 1, trials.size(), seconds[2], seconds[1], seconds[0]);
+            Map<Method, Double> seconds = new EnumMap<>(Method.class);
+            Map<Method, Integer> disagreements = new EnumMap<>(Method.class);
+            for (Method m : order) {
+                seconds.put(m, 0.0);
+                if (m != Method.FAST) {
+                    disagreements.put(m, methods.contains(Method.FAST) ? 0 : -1);
                 }
             }
-            log.printf("fast path: the LM head was proven unnecessary for %.1f%% of scored rows%n",
-                    100 * engine.headRowsProven());
-            return new Result(trials.size(), setup, seconds[2], seconds[1], seconds[0], naiveDisagreements,
-                    fullDisagreements);
+            for (int i = 0; i < trials.size(); i++) {
+                Trial t = trials.get(i);
+                Map<Method, TrialScore> scores = new EnumMap<>(Method.class);
+                for (int k = 0; k < order.size(); k++) {
+                    Method m = order.get((i + k) % order.size());
+                    long s0 = System.nanoTime();
+                    scores.put(m, score(engine, set, t, m));
+                    seconds.merge(m, (System.nanoTime() - s0) / 1e9, Double::sum);
+                }
+                if (scores.containsKey(Method.FAST)) {
+                    for (Method m : disagreements.keySet()) {
+                        disagreements.merge(m, disagreements(scores.get(Method.FAST), scores.get(m)), Integer::sum);
+                    }
+                }
+                if ((i + 1) % 8 == 0 || i + 1 == trials.size()) {
+                    int done = i + 1;
+                    log.printf("  %d/%d trials: %s%n", done, trials.size(), order.stream()
+                            .map(m -> String.format(Locale.ROOT, "%s %.1f s", m.label(), seconds.get(m)))
+                            .collect(Collectors.joining(", ")));
+                }
+            }
+            if (methods.contains(Method.FAST) && engine.headRowsProven() > 0) {
+                log.printf("fast path: the LM head was proven unnecessary for %.1f%% of scored rows%n",
+                        100 * engine.headRowsProven());
+            }
+            if (profiled > 0) {
+                profile(engine, set, trials, profiled, log);
+            }
+            return new Result(trials.size(), setup, seconds, disagreements);
         }
+    }
+
+    private static void profile(DivergenceEngine engine, PromptSet set, List<Trial> trials, int count, PrintStream log) {
+        int k = Math.min(count, trials.size());
+        Map<String, Double> sum = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < k; i++) {
+            engine.profile(set, trials.get(i * trials.size() / k)).forEach((phase, ms) -> sum.merge(phase, ms, Double::sum));
+        }
+        double total = sum.values().stream().mapToDouble(Double::doubleValue).sum() / k;
+        log.printf("profile of %d trials (mean ms per trial, each phase waited for): %s; total %.1f%n", k,
+                sum.entrySet().stream().map(e -> String.format(Locale.ROOT, "%s %.1f", e.getKey(), e.getValue() / k))
+                        .collect(Collectors.joining(", ")), total);
+    }
+
+    private static TrialScore score(DivergenceEngine engine, PromptSet set, Trial t, Method m) {
+        return switch (m) {
+            case FAST -> engine.score(set, t);
+            case FULL -> engine.scoreFull(set, t);
+            case NAIVE -> engine.scoreByDecoding(set, t);
+        };
     }
 
     /** Prompts whose FDT or SDT differ between two scorings of the same trial. */
@@ -100,9 +185,5 @@ public final class Bench {
             }
         }
         return n;
-    }
-
-    private static double seconds(long t0) {
-        return (System.nanoTime() - t0) / 1e9;
     }
 }

@@ -51,10 +51,16 @@ public final class EngineRuntime {
         return DRIVER ? Engine.getEngine("PyTorch").getGpuCount() : 0;
     }
 
+    /** A device as the options name it: {@code cpu} or {@code gpu:I}. */
+    static String name(Device device) {
+        return device.isGpu() ? "gpu:" + device.getDeviceId() : "cpu";
+    }
+
     /** Logs the device an engine runs on, once per device and process. */
-    static void announce(Device device, String dtype, String why) {
-        if (announced.add(device + "/" + dtype)) {
-            log.info("engine device: {} ({}, {})", device, dtype, why);
+    static void announce(Device device, String dtype, String asked) {
+        String name = name(device);
+        if (announced.add(name + "/" + dtype)) {
+            log.info("engine device: {} in {} (asked for: {})", name, dtype, asked);
         }
     }
 }

@@ -3,6 +3,7 @@ package io.dtm.engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import java.util.stream.Stream;
@@ -76,11 +77,11 @@ final class HeadCertificate {
 
     /**
      * Builds the certificate of a batch from the base model's normed rows [R,D] and reference tokens [R], or returns
-     * null when the vocabulary is too small to hold more rivals than are scored exactly. Call it inside a scope: what it keeps is taken out of that
-     * scope and freed by {@link #close()}.
+     * null when the vocabulary is too small to hold more rivals than are scored exactly. Call it inside a scope: what
+     * it keeps is taken out of that scope and attached to {@code owner}.
      */
-    static HeadCertificate build(LlamaModel model, Weights w, NDArray normed, NDArray references) {
-        NDArray modelHead = w.get("lm_head.weight");
+    static HeadCertificate build(LlamaModel model, NDArray modelHead, NDArray normed, NDArray references,
+                                 NDManager owner) {
         NDArray head = modelHead.toType(DataType.FLOAT32, false);                                // [V,D]
         int vocab = Math.toIntExact(head.getShape().get(0));
         int x = exactTokens(vocab);
@@ -95,16 +96,16 @@ final class HeadCertificate {
         NDArray tokenIds = normed.getManager().arange(0, vocab, 1, references.getDataType()).expandDims(0); // [1,V]
         float[] hidden = new float[vocab];
         for (long id : exactIds.toLongArray()) {
-            hidden[(int) id] = model.maskValue();
+            hidden[(int) id] = LlamaModel.MASKED;
         }
         NDArray hideExact = normed.getManager().create(hidden);                                  // [V] exact → -max
         NDList values = new NDList();
         NDList indices = new NDList();
         long row = 0;
-        for (NDArray logits : model.headChunks(w, normed)) {                                     // [r,V] each
+        for (NDArray logits : model.headChunks(modelHead, normed)) {                                     // [r,V] each
             long r = logits.getShape().get(0);
             NDArray refs = references.get(row + ":" + (row + r)).expandDims(1);                   // [r,1]
-            NDArray hideRef = tokenIds.eq(refs).toType(DataType.FLOAT32, false).mul(model.maskValue()); // [r,V]
+            NDArray hideRef = tokenIds.eq(refs).toType(DataType.FLOAT32, false).mul(LlamaModel.MASKED); // [r,V]
             NDList top = logits.toType(DataType.FLOAT32, false).add(hideRef).add(hideExact)
                     .topK(k + 1, -1, true, true);                                                // [r,K+1] ×2
             values.add(top.get(0));
@@ -114,29 +115,29 @@ final class HeadCertificate {
         NDArray topValues = NDArrays.concat(values);                                             // [R,K+1]
         NDArray topIds = NDArrays.concat(indices);                                               // [R,K+1]
         NDArray exactIsRef = references.expandDims(1).eq(exactIds.expandDims(0))
-                .toType(DataType.FLOAT32, false).mul(model.maskValue());                         // [R,X]
+                .toType(DataType.FLOAT32, false).mul(LlamaModel.MASKED);                          // [R,X]
         // worst-case float error of one length-D dot product is D·u·‖a‖‖b‖; 8× that covers the base logits, z'_r, the
         // exact logits, Δ and the norms together
         double unit = model.dtype == DataType.FLOAT16 ? 0x1p-11 : 0x1p-24;
         float rounding = (float) (8.0 * head.getShape().get(1) * unit);
         return new HeadCertificate(
                 modelHead,
-                keep(normed.toType(DataType.FLOAT32, false)),
-                keep(head.get(references)),
-                keep(head.get(exactIds).transpose().duplicate()),
-                keep(exactIsRef),
-                keep(head.get(topIds.get(":, :" + j))),
-                keep(topValues.get(":, " + j + ":" + k)),
-                keep(norms.get(topIds.get(":, " + j + ":" + k))),
-                keep(topValues.get(":, " + k)),
+                keep(normed.toType(DataType.FLOAT32, true), owner),
+                keep(head.get(references), owner),
+                keep(head.get(exactIds).transpose().duplicate(), owner),
+                keep(exactIsRef, owner),
+                keep(head.get(topIds.get(":, :" + j)), owner),
+                keep(topValues.get(":, " + j + ":" + k), owner),
+                keep(norms.get(topIds.get(":, " + j + ":" + k)), owner),
+                keep(topValues.get(":, " + k), owner),
                 largest.get(0).getFloat(x),
                 norms.max().getFloat(),
                 rounding);
     }
 
     /** Whether a trial's weights use the LM head this certificate was built from (one that compresses it does not). */
-    boolean covers(Weights w) {
-        return w.get("lm_head.weight") == head;
+    boolean covers(ModelWeights w) {
+        return w.lmHead() == head;
     }
 
     /** Which rows provably still choose the reference token: normed compressed rows h' [R,D] → boolean [R]. */
@@ -174,17 +175,14 @@ final class HeadCertificate {
         return arrays().mapToLong(NDArray::size).sum() * 4;
     }
 
-    void close() {
-        arrays().forEach(NDArray::close);
-    }
-
     private Stream<NDArray> arrays() {
         return Stream.of(baseNormed, refRows, exactRows, exactIsRef, rivalRows, rivals, rivalNorms, floor);
     }
 
-    /** Takes an array out of the current scope so it lives as long as its prompt set. */
-    private static NDArray keep(NDArray a) {
+    /** Takes an array out of the current scope and gives it to the prompt set's batch, which frees it. */
+    private static NDArray keep(NDArray a, NDManager owner) {
         NDScope.unregister(a);
+        a.attach(owner);
         return a;
     }
 }

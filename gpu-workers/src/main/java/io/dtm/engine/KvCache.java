@@ -1,18 +1,21 @@
 package io.dtm.engine;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 
 /**
- * Keys and values of every layer for incremental decoding. Its arrays outlive the per-step {@link NDScope} they were
- * made in, so they are unregistered from it and closed here when replaced or when the cache closes.
+ * Keys and values of every layer for incremental decoding, owned by a manager of its own: they outlive the per-step
+ * {@link NDScope} they are made in, and closing the cache frees them all.
  */
 final class KvCache implements AutoCloseable {
 
+    private final NDManager owner;
     private final NDArray[] keys;
     private final NDArray[] values;
 
-    KvCache(int layers) {
+    KvCache(NDManager parent, int layers) {
+        this.owner = parent.newSubManager();
         this.keys = new NDArray[layers];
         this.values = new NDArray[layers];
     }
@@ -26,26 +29,20 @@ final class KvCache implements AutoCloseable {
         return append(values, layer, v);
     }
 
-    private static NDArray append(NDArray[] store, int layer, NDArray fresh) {
+    private NDArray append(NDArray[] store, int layer, NDArray fresh) {
         NDArray past = store[layer];
         NDArray all = past == null ? fresh : past.concat(fresh, 2);
         NDScope.unregister(all);
+        all.attach(owner);
         store[layer] = all;
         if (past != null) {
-            past.close();
+            past.close(); // a step's keys are only ever read through the longer array that replaces them
         }
         return all;
     }
 
     @Override
     public void close() {
-        for (int l = 0; l < keys.length; l++) {
-            if (keys[l] != null) {
-                keys[l].close();
-                values[l].close();
-                keys[l] = null;
-                values[l] = null;
-            }
-        }
+        owner.close();
     }
 }

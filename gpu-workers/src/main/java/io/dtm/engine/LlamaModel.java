@@ -8,68 +8,126 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.core.Linear;
 
 /**
- * The Llama decoder forward pass in DJL NDArray ops, one method per half-layer so that a trial can start at the
- * layer (or the MLP half) its first compressed component lives in.
+ * The Llama decoder forward pass in DJL NDArray ops: one loop over layers {@code [from, to)} that every caller uses
+ * (preparing a prompt set, scoring a trial, decoding token by token), one flat method per half-layer.
  *
  * <p>Dimension letters: B batch of prompts, T query positions, S key positions (past + new), D hidden size,
  * H query heads, K key/value heads, G = H/K query heads sharing one key/value head, E head dim, F MLP intermediate
  * size, V vocabulary, R scored rows.
  *
- * <p>Every step mirrors Hugging Face {@code LlamaForCausalLM} in float32 so greedy tokens agree with it bit for bit
- * except at numerical near-ties: RMSNorm in float32 with {@code rsqrt} (DJL's {@code pow(-0.5)} is torch's rsqrt
- * kernel), SiLU as {@code x / (1 + e^-x)}, softmax in float32, rotary tables computed as {@code position · inv_freq}.
+ * <p>Precision follows Hugging Face {@code LlamaForCausalLM}. In float32 every step is the same op as transformers', so
+ * greedy tokens agree bit for bit except at numerical near-ties: RMSNorm with {@code rsqrt}, SiLU as
+ * {@code x / (1 + e^-x)}, softmax in float32, rotary tables computed as {@code position · inv_freq}. In float16 the
+ * precision-critical steps stay in float32 as transformers (and its fused attention kernels) keep them: RMSNorm
+ * (upcast, then back), the rotary tables (cast after cos/sin), attention scores, mask and softmax (q·k accumulated and
+ * scaled in float32, the probabilities cast back for p·v) and SiLU (one rounding, as torch's kernel).
  */
 final class LlamaModel {
 
     final LlamaConfig config;
     final DataType dtype;
+    private final Scalars scalars;
     private final NDArray invFreq;
-    private final float scale;
+    private final NDArray scale;
     private final int heads;
     private final int kvHeads;
     private final int headDim;
 
-    LlamaModel(LlamaConfig config, NDManager manager, DataType dtype) {
+    /** The additive mask value for hidden keys; masks are float32 in either compute dtype, so it never overflows. */
+    static final float MASKED = -Float.MAX_VALUE;
+
+    LlamaModel(LlamaConfig config, NDManager manager, DataType dtype, Scalars scalars) {
         this.config = config;
         this.dtype = dtype;
+        this.scalars = scalars;
         this.heads = config.numHeads();
         this.kvHeads = config.numKvHeads();
         this.headDim = config.headDim();
-        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.scale = scalars.f32((float) (1.0 / Math.sqrt(headDim)));
         // inv_freq_i = 1 / θ^(2i/E), in float32 exactly as transformers computes it
         NDArray exponents = manager.arange(0, headDim, 2, DataType.INT64).toType(DataType.FLOAT32, false).div(headDim);
         this.invFreq = manager.full(exponents.getShape(), (float) config.ropeTheta()).pow(exponents).pow(-1);
         exponents.close();
     }
 
-    /** Token embeddings: ids [B,T] → x [B,T,D]. */
-    NDArray embed(Weights w, NDArray ids) {
-        return w.get("model.embed_tokens.weight").get(ids);
-    }
+    /** What one pass over the layers uses besides the weights. */
+    record Pass(Rope rope, NDArray mask, KvCache cache, Queries lastLayer, Reuse entry, Tap tap) {
+        /** A teacher-forced pass over right-padded sequences: all positions query, nothing reused, nothing kept. */
+        static Pass of(Rope rope, NDArray mask) {
+            return new Pass(rope, mask, null, null, Reuse.NONE, Tap.NONE);
+        }
 
-    /** Rotary cos/sin for positions [B,T] (or [1,T] when every row starts at 0), shaped to broadcast over heads. */
-    Rope rope(NDArray positions) {
-        NDArray freqs = positions.toType(DataType.FLOAT32, false).expandDims(2).mul(invFreq); // [B,T,E/2] position·θ_i
-        NDArray angles = freqs.concat(freqs, 2);                                                  // [B,T,E] halves share angles
-        return new Rope(angles.cos().toType(dtype, false).expandDims(1),                          // [B,1,T,E]
-                angles.sin().toType(dtype, false).expandDims(1));                                 // [B,1,T,E]
-    }
+        /** A decoding step: new positions attend to the cache's keys and values and append their own. */
+        static Pass decoding(Rope rope, NDArray mask, KvCache cache) {
+            return new Pass(rope, mask, cache, null, Reuse.NONE, Tap.NONE);
+        }
 
-    /** First half of decoder layer l: x + o_proj(attention(rmsnorm(x))). x [B,T,D] → [B,T,D]. */
-    NDArray attention(Weights w, int l, NDArray x, Rope rope, NDArray mask, KvCache cache) {
-        return attention(w, l, x, rope, mask, cache, Attention.NONE, null).out();
+        Pass lastLayerOnly(Queries scored) {
+            return new Pass(rope, mask, cache, scored, entry, tap);
+        }
+
+        Pass entering(Reuse reuse) {
+            return new Pass(rope, mask, cache, lastLayer, reuse, tap);
+        }
+
+        Pass tapped(Tap t) {
+            return new Pass(rope, mask, cache, lastLayer, entry, t);
+        }
     }
 
     /**
-     * The first half of decoder layer l with its intermediates. Those given in {@code reuse} are taken instead of
-     * computed: a trial that starts at this layer passes the base model's for the matrices it left unchanged (x is
-     * then the base input), so an o_proj trial, say, skips the projections and the attention itself. With
-     * {@code queries}, only those positions query (keys and values still cover all T) and the output is theirs,
-     * [B,T',D]: what the last layer needs, since no position attends to its output.
+     * What the pass's first layer takes from the base model instead of computing: the intermediates of the matrices a
+     * trial left unchanged there, and whether it starts at the MLP half (x is then the base mid-layer state, already
+     * at the scored rows when that layer is the last).
      */
-    Attention attention(Weights w, int l, NDArray x, Rope rope, NDArray mask, KvCache cache, Attention reuse,
-                        Queries queries) {
-        String p = "model.layers." + l + ".self_attn.";
+    record Reuse(Attention attention, Mlp mlp, boolean midLayer) {
+        static final Reuse NONE = new Reuse(Attention.NONE, Mlp.NONE, false);
+    }
+
+    /** Receives every layer's input, attention half (null when skipped) and MLP half: how a prompt set fills its cache. */
+    @FunctionalInterface
+    interface Tap {
+        Tap NONE = (l, input, attention, mlp) -> {};
+
+        void layer(int l, NDArray input, Attention attention, Mlp mlp);
+    }
+
+    /** Token embeddings: ids [B,T] → x [B,T,D]. */
+    NDArray embed(ModelWeights w, NDArray ids) {
+        return w.embed().get(ids);
+    }
+
+    /**
+     * Decoder layers {@code [from, to)} over hidden states x [B,T,D] → [B,T',D] (T' = T, or the last layer's query
+     * count when {@code pass.lastLayer()} restricts it: no position attends to the last layer's output).
+     */
+    NDArray layers(ModelWeights w, NDArray x, int from, int to, Pass pass) {
+        for (int l = from; l < to; l++) {
+            LayerWeights layer = w.layers().get(l);
+            Queries queries = l == config.numLayers() - 1 ? pass.lastLayer() : null;
+            Reuse reuse = l == from ? pass.entry() : Reuse.NONE;
+            Attention a = null;
+            NDArray mid;
+            if (reuse.midLayer()) {
+                mid = x;                                                                         // [B,T',D] base mid state
+            } else {
+                a = attention(layer, l, x, pass, reuse.attention(), queries);
+                mid = a.out();                                                                   // [B,T',D]
+            }
+            Mlp m = mlp(layer, mid, reuse.mlp());
+            pass.tap().layer(l, x, a, m);
+            x = m.out();                                                                         // [B,T',D]
+        }
+        return x;
+    }
+
+    /**
+     * The first half of decoder layer l, x + o_proj(attention(rmsnorm(x))), with its intermediates. Those given in
+     * {@code reuse} are taken instead of computed: a trial entering at this layer passes the base model's for the
+     * matrices it left unchanged (x is then the base input), so an o_proj trial, say, skips the projections and the
+     * attention itself. With {@code queries}, only those positions query (keys and values still cover all T).
+     */
+    Attention attention(LayerWeights w, int l, NDArray x, Pass pass, Attention reuse, Queries queries) {
         long b = x.getShape().get(0);
         long t = x.getShape().get(1);
         long tq = queries == null ? t : queries.count();                                        // T' query positions
@@ -79,55 +137,66 @@ final class LlamaModel {
         NDArray v = reuse.v();
         NDArray context = reuse.context();
         if (context == null) {
-            NDArray h = rmsNorm(x, w.get("model.layers." + l + ".input_layernorm.weight"));    // [B,T,D]
+            NDArray h = rmsNorm(x, w.inputNorm());                                               // [B,T,D]
             if (q == null) {
                 NDArray hq = queries == null ? h : queries.of(h);                                // [B,T',D]
-                q = linear(hq, w, p + "q_proj").reshape(b, tq, heads, headDim).transpose(0, 2, 1, 3); // [B,H,T',E]
-                q = (queries == null ? rope : queries.rope()).rotate(q);                         // [B,H,T',E]
+                q = linear(hq, w.q()).reshape(b, tq, heads, headDim).transpose(0, 2, 1, 3);      // [B,H,T',E]
+                q = (queries == null ? pass.rope() : queries.rope()).rotate(q);                  // [B,H,T',E]
             }
             if (k == null) {
-                k = linear(h, w, p + "k_proj").reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3); // [B,K,T,E]
-                k = rope.rotate(k);                                                              // [B,K,T,E]
+                k = linear(h, w.k()).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);      // [B,K,T,E]
+                k = pass.rope().rotate(k);                                                       // [B,K,T,E]
             }
             if (v == null) {
-                v = linear(h, w, p + "v_proj").reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3); // [B,K,T,E]
+                v = linear(h, w.v()).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);      // [B,K,T,E]
             }
-            NDArray keys = cache == null ? k : cache.appendKeys(l, k);                          // [B,K,S,E] past ++ new
-            NDArray values = cache == null ? v : cache.appendValues(l, v);                      // [B,K,S,E]
+            NDArray keys = pass.cache() == null ? k : pass.cache().appendKeys(l, k);            // [B,K,S,E] past ++ new
+            NDArray values = pass.cache() == null ? v : pass.cache().appendValues(l, v);        // [B,K,S,E]
             NDArray qg = q.reshape(b, kvHeads, groups, tq, headDim);                             // [B,K,G,T',E] by kv head
-            NDArray scores = qg.matMul(keys.expandDims(2).swapAxes(3, 4)).muli(scale);           // [B,K,G,T',S] q·k/√E
-            NDArray probs = softmax(scores.addi(queries == null ? mask : queries.mask()));       // [B,K,G,T',S] masked → 0
+            NDArray scores = scores(qg, keys.expandDims(2));                                     // [B,K,G,T',S] q·k/√E, fp32
+            NDArray mask = queries == null ? pass.mask() : queries.mask();
+            NDArray probs = scores.addi(mask).softmax(-1).toType(dtype, false);                  // [B,K,G,T',S] masked → 0
             context = probs.matMul(values.expandDims(2))                                         // [B,K,G,T',E]
                     .reshape(b, heads, tq, headDim).transpose(0, 2, 1, 3).reshape(b, tq, (long) heads * headDim); // [B,T',H·E]
         }
         NDArray residual = queries == null ? x : queries.of(x);                                  // [B,T',D]
-        NDArray out = linear(context, w, p + "o_proj").addi(residual);                           // [B,T',D]
+        NDArray out = linear(context, w.o()).addi(residual);                                     // [B,T',D]
         return new Attention(q, k, v, context, out);
     }
 
-    /** Second half of decoder layer l: x + down(silu(gate(rmsnorm(x))) · up(rmsnorm(x))). x [B,T,D] → [B,T,D]. */
-    NDArray mlp(Weights w, int l, NDArray x) {
-        return mlp(w, l, x, Mlp.NONE).out();
+    /** Attention scores q·kᵀ/√E in float32: qg [B,K,G,T',E], keys [B,K,1,S,E] → [B,K,G,T',S]. */
+    private NDArray scores(NDArray qg, NDArray keys) {
+        if (dtype == DataType.FLOAT32) {
+            return qg.matMul(keys.swapAxes(3, 4)).muli(scale);                                   // [B,K,G,T',S]
+        }
+        // float16 inputs are exact in float32, so this is the fused kernels' float32-accumulated, unrounded score
+        return qg.toType(DataType.FLOAT32, false)
+                .matMul(keys.toType(DataType.FLOAT32, false).swapAxes(3, 4)).muli(scale);        // [B,K,G,T',S]
     }
 
-    /** The second half of decoder layer l with its intermediates; those in {@code reuse} are taken, not computed. */
-    Mlp mlp(Weights w, int l, NDArray x, Mlp reuse) {
-        String p = "model.layers." + l + ".mlp.";
+    /** The second half of decoder layer l, x + down(silu(gate(rmsnorm(x))) · up(rmsnorm(x))), with intermediates. */
+    Mlp mlp(LayerWeights w, NDArray x, Mlp reuse) {
         NDArray gate = reuse.gate();
         NDArray up = reuse.up();
         if (gate == null || up == null) {
-            NDArray h = rmsNorm(x, w.get("model.layers." + l + ".post_attention_layernorm.weight")); // [B,T,D]
+            NDArray h = rmsNorm(x, w.postNorm());                                                // [B,T,D]
             if (gate == null) {
-                NDArray g = linear(h, w, p + "gate_proj");                                       // [B,T,F]
-                gate = g.divi(g.neg().exp().addi(1));                                            // [B,T,F] silu(gate)
+                gate = silu(linear(h, w.gate()));                                                // [B,T,F] silu(gate)
             }
             if (up == null) {
-                up = linear(h, w, p + "up_proj");                                                // [B,T,F]
+                up = linear(h, w.up());                                                          // [B,T,F]
             }
         }
         NDArray act = gate.mul(up);                                                              // [B,T,F] silu(gate)·up
-        NDArray out = linear(act, w, p + "down_proj").addi(x);                                  // [B,T,D] residual
+        NDArray out = linear(act, w.down()).addi(x);                                             // [B,T,D] residual
         return new Mlp(gate, up, out);
+    }
+
+    /** silu(g) = g / (1 + e^-g), computed in float32 and rounded once, as torch's SiLU kernel does. */
+    private NDArray silu(NDArray g) {
+        NDArray g32 = g.toType(DataType.FLOAT32, false);                                         // exact widening
+        NDArray s = g32.div(g32.neg().exp().addi(scalars.f32(1f)));
+        return s.toType(dtype, false);
     }
 
     /**
@@ -160,29 +229,36 @@ final class LlamaModel {
     /**
      * Rows per LM-head matmul. The logits of a whole batch ({@code R × V} floats, 64 MB for 64 prompts × 64 tokens of
      * a 4096 vocabulary) are a fresh large allocation every call, which costs page faults as much as the matmul
-     * itself; chunks of rows stay small and reuse memory (measured: ~72 ms instead of 65-165 ms), with identical bits.
+     * itself on a CPU; chunks of rows stay small and reuse memory (measured: ~72 ms instead of 65-165 ms), with
+     * identical bits.
      */
     private static final long HEAD_ROWS = 512;
 
-    /** Final RMSNorm of the rows to score: x [R,D] → h [R,D], the LM head's input. */
-    NDArray finalNorm(Weights w, NDArray x) {
-        return rmsNorm(x, w.get("model.norm.weight"));                                          // [R,D]
+    /** Whether x holds a NaN or an infinity, as a 0-d boolean on x's device (nothing is read back here). */
+    static NDArray nonFinite(NDArray x) {
+        NDArray largest = x.abs().max();                                                         // []  NaN if any is
+        return largest.isNaN().logicalOr(largest.isInfinite());                                  // []
     }
 
-    /** LM head and greedy choice: normed rows h [R,D] → token ids [R]. */
-    NDArray argmaxTokens(Weights w, NDArray h) {
+    /** Final RMSNorm of the rows to score: x [R,D] → h [R,D], the LM head's input. */
+    NDArray finalNorm(ModelWeights w, NDArray x) {
+        return rmsNorm(x, w.norm());                                                            // [R,D]
+    }
+
+    /** LM head and greedy choice: normed rows h [R,D] → token ids [R] (first max wins, as torch's argmax). */
+    NDArray argmaxTokens(NDArray head, NDArray h) {
         NDList tokens = new NDList();
-        for (NDArray logits : headChunks(w, h)) {                                               // [r,V] each
-            tokens.add(logits.argMax(-1));                                                       // [r] first max wins, as torch
+        for (NDArray logits : headChunks(head, h)) {                                            // [r,V] each
+            tokens.add(logits.argMax(-1));                                                       // [r]
         }
         return NDArrays.concat(tokens);                                                         // [R]
     }
 
     /** Greedy tokens [R] and top-1 minus top-2 logit margins [R] of normed rows h [R,D], from the same logits. */
-    NDList tokensAndMargins(Weights w, NDArray h) {
+    NDList tokensAndMargins(NDArray head, NDArray h) {
         NDList tokens = new NDList();
         NDList margins = new NDList();
-        for (NDArray logits : headChunks(w, h)) {                                               // [r,V]
+        for (NDArray logits : headChunks(head, h)) {                                            // [r,V]
             tokens.add(logits.argMax(-1));                                                       // [r]
             NDArray top2 = logits.topK(2, -1).get(0);                                            // [r,2]
             margins.add(top2.get(":, 0").sub(top2.get(":, 1")));                                 // [r]
@@ -191,34 +267,37 @@ final class LlamaModel {
     }
 
     /** Logits of normed rows, chunk by chunk: h [R,D] → [r,V] per chunk of at most HEAD_ROWS rows. */
-    NDList headChunks(Weights w, NDArray h) {
+    NDList headChunks(NDArray head, NDArray h) {
         long rows = h.getShape().get(0);
         NDList chunks = new NDList();
         for (long r = 0; r < rows; r += HEAD_ROWS) {
-            chunks.add(linear(h.get(r + ":" + Math.min(rows, r + HEAD_ROWS)), w, "lm_head"));    // [r,V]
+            chunks.add(linear(h.get(r + ":" + Math.min(rows, r + HEAD_ROWS)), head, null));      // [r,V]
         }
         return chunks;
     }
 
+    /** rmsnorm(x) = x / √(mean(x²) + ε) · weight, in float32 and rounded back, as transformers' LlamaRMSNorm. */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray x32 = x.toType(DataType.FLOAT32, false);                                          // [..,D] norm in fp32
-        NDArray inverseRms = x32.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).pow(-0.5); // [..,1]
+        NDArray inverseRms = x32.square().mean(new int[] {-1}, true)
+                .addi(scalars.f32(config.rmsNormEps())).pow(scalars.cpuMinusHalf);                 // [..,1] rsqrt
         return x32.mul(inverseRms).toType(dtype, false).muli(weight);                            // [..,D]
     }
 
-    private NDArray softmax(NDArray scores) {
-        return dtype == DataType.FLOAT32 ? scores.softmax(-1)
-                : scores.toType(DataType.FLOAT32, false).softmax(-1).toType(dtype, false);
+    private static NDArray linear(NDArray x, LayerWeights.Linear w) {
+        return linear(x, w.weight(), w.bias());
     }
 
-    private static NDArray linear(NDArray x, Weights w, String prefix) {
-        NDList out = Linear.linear(x, w.get(prefix + ".weight"), w.get(prefix + ".bias"));
-        return out.singletonOrThrow();
+    private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        return Linear.linear(x, weight, bias).singletonOrThrow();
     }
 
-    /** The most negative finite value of the compute dtype: a masked score that still never produces NaN. */
-    float maskValue() {
-        return dtype == DataType.FLOAT16 ? -65504f : -Float.MAX_VALUE;
+    /** Rotary cos/sin for positions [B,T] (or [1,T] when every row starts at 0), shaped to broadcast over heads. */
+    Rope rope(NDArray positions) {
+        NDArray freqs = positions.toType(DataType.FLOAT32, false).expandDims(2).mul(invFreq); // [B,T,E/2] position·θ_i
+        NDArray angles = freqs.concat(freqs, 2);                                                  // [B,T,E] halves share angles
+        return new Rope(angles.cos().toType(dtype, false).expandDims(1),                          // [B,1,T,E]
+                angles.sin().toType(dtype, false).expandDims(1));                                 // [B,1,T,E]
     }
 
     /** Rotary position embedding tables for one batch layout. */

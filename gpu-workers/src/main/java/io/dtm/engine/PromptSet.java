@@ -1,6 +1,7 @@
 package io.dtm.engine;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
@@ -12,59 +13,52 @@ import java.util.stream.Stream;
  * argmax r (the reference tokens), and, per batch of prompts, the base hidden states at layer inputs so a trial can
  * start at its first changed layer.
  *
- * <p>The cache holds {@code 2L + 1} arrays of {@code B × T × D} per batch ({@code T = P + N - 1}): each layer's input,
- * each layer's mid-point (after attention) and the final hidden state; each layer's intermediates (rotated q and k, v,
- * the attention context, silu(gate), up), so a trial recomputes only what its compressed matrix changes in its first
- * layer; and the {@link HeadCertificate} of the scored rows. When that exceeds the budget the intermediates go first;
+ * <p>The cache holds, per batch ({@code T = P + N - 1} padded positions), each layer's input and mid-point (after
+ * attention) and the final hidden state, {@code B × T × D} each except the last layer's mid-point and output, which
+ * cover the {@code B × N} scored rows only (nothing attends to the last layer, so it runs at those rows); each layer's
+ * intermediates (rotated q and k, v, the attention context, silu(gate), up), so a trial recomputes only what its
+ * compressed matrix changes in its first layer; and on a CPU the {@link HeadCertificate} of the scored rows. When that exceeds the budget the intermediates go first;
  * then only every {@code stride}-th layer input is kept, and a trial recomputes from the nearest one below its first
  * change.
  */
 public final class PromptSet implements AutoCloseable {
 
     /**
-     * One forward batch: right-padded teacher-forced sequences x ++ y[0..N-2] and their cache. {@code attention} and
-     * {@code mlp} hold each layer's base intermediates, or nulls when the budget leaves them out.
+     * One forward batch: right-padded teacher-forced sequences x ++ y[0..N-2] and their cache, all owned by the batch's
+     * own manager. {@code references} are the scored rows' reference tokens on the host, {@code referenceIds} the same
+     * [B,N] on the device for trials to compare against there. {@code attention} and {@code mlp} hold each layer's base
+     * intermediates, or nulls when the budget leaves them out.
      */
-    record Batch(int first, int size, int length, NDArray ids, NDArray mask, LlamaModel.Rope rope,
-                 LlamaModel.Queries scored,
-                 int[] references, NDArray[] inputs, NDArray[] mids, LlamaModel.Attention[] attention,
-                 LlamaModel.Mlp[] mlp, HeadCertificate certificate) {
+    record Batch(NDManager owner, int first, int size, int length, NDArray ids, NDArray mask, LlamaModel.Rope rope,
+                 LlamaModel.Queries scored, int[] references, NDArray referenceIds, NDArray[] inputs, NDArray[] mids,
+                 LlamaModel.Attention[] attention, LlamaModel.Mlp[] mlp, HeadCertificate certificate) {
 
         /**
-         * The base intermediates of layer l's attention half that a trial changing {@code changed} (matrix names such
-         * as {@code q_proj}) may reuse: those of its unchanged projections, and the context only if all three are.
+         * The base intermediates of layer l's attention half that a trial changing {@code changed} (local names such
+         * as {@code self_attn.q_proj}) may reuse: those of its unchanged projections, and the context only if all
+         * three are. They have the shapes that layer's pass uses: the last layer's q and context cover the scored
+         * rows only, as its queries do.
          */
-        LlamaModel.Attention attentionReuse(int l, Set<String> changed, LlamaModel.Queries queries) {
+        LlamaModel.Attention attentionReuse(int l, Set<String> changed) {
             LlamaModel.Attention base = attention[l];
             if (base == null) {
                 return LlamaModel.Attention.NONE;
             }
-            boolean q = !changed.contains("q_proj");
-            boolean k = !changed.contains("k_proj");
-            boolean v = !changed.contains("v_proj");
-            NDArray context = q && k && v ? base.context() : null;
-            if (queries != null) {
-                // q is kept for all positions; recomputing the scored ones costs less than picking them out per head
-                return new LlamaModel.Attention(null, k ? base.k() : null, v ? base.v() : null,
-                        context == null ? null : queries.of(context), null);
-            }
-            return new LlamaModel.Attention(q ? base.q() : null, k ? base.k() : null, v ? base.v() : null, context,
-                    null);
+            boolean q = !changed.contains("self_attn.q_proj");
+            boolean k = !changed.contains("self_attn.k_proj");
+            boolean v = !changed.contains("self_attn.v_proj");
+            return new LlamaModel.Attention(q ? base.q() : null, k ? base.k() : null, v ? base.v() : null,
+                    q && k && v ? base.context() : null, null);
         }
 
         /** The base intermediates of layer l's MLP half that a trial changing {@code changed} may reuse. */
-        LlamaModel.Mlp mlpReuse(int l, Set<String> changed, LlamaModel.Queries queries) {
+        LlamaModel.Mlp mlpReuse(int l, Set<String> changed) {
             LlamaModel.Mlp base = mlp[l];
             if (base == null) {
                 return LlamaModel.Mlp.NONE;
             }
-            NDArray gate = changed.contains("gate_proj") ? null : base.gate();
-            NDArray up = changed.contains("up_proj") ? null : base.up();
-            if (queries != null) {
-                gate = gate == null ? null : queries.of(gate);
-                up = up == null ? null : queries.of(up);
-            }
-            return new LlamaModel.Mlp(gate, up, null);
+            return new LlamaModel.Mlp(changed.contains("mlp.gate_proj") ? null : base.gate(),
+                    changed.contains("mlp.up_proj") ? null : base.up(), null);
         }
 
         private Stream<NDArray> cached() {
@@ -82,14 +76,7 @@ public final class PromptSet implements AutoCloseable {
         }
 
         void close() {
-            if (certificate != null) {
-                certificate.close();
-            }
-            for (NDArray a : List.of(ids, mask, rope.cos(), rope.sin(), scored.rows(), scored.rope().cos(),
-                    scored.rope().sin(), scored.mask())) {
-                a.close();
-            }
-            cached().forEach(NDArray::close);
+            owner.close();
         }
     }
 

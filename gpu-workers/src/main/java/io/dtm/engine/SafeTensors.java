@@ -5,7 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -48,7 +49,8 @@ final class SafeTensors implements AutoCloseable {
             channel.read(len, 0);
             long headerLength = len.flip().getLong();
             if (headerLength <= 0 || headerLength > 100_000_000 || 8 + headerLength > size) {
-                throw new IOException(file + " is not a safetensors file (header length " + headerLength + ")");
+                // the value itself is file content: an error reason must not echo it
+                throw new IOException(file + " is not a safetensors file (its header length prefix is out of range)");
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLength);
             channel.read(header, 8);
@@ -57,7 +59,12 @@ final class SafeTensors implements AutoCloseable {
             try {
                 json = new ObjectMapper().readTree(header.array());
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                throw new IOException(file + " has a safetensors header that is not JSON: " + e.getOriginalMessage(), e);
+                // Jackson's message quotes the offending token; name only where it is
+                throw new IOException(file + " has a safetensors header that is not JSON (at byte "
+                        + (8 + e.getLocation().getByteOffset()) + ")");
+            }
+            if (!json.isObject()) {
+                throw new IOException(file + " has a safetensors header that is not a JSON object");
             }
             for (Iterator<Map.Entry<String, JsonNode>> it = json.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
@@ -72,7 +79,7 @@ final class SafeTensors implements AutoCloseable {
                 Entry entry = new Entry(v.path("dtype").asText(), shape,
                         v.path("data_offsets").path(0).asLong(), v.path("data_offsets").path(1).asLong());
                 if (entry.begin() < 0 || entry.end() < entry.begin() || dataStart + entry.end() > size) {
-                    throw new IOException("tensor '" + e.getKey() + "' in " + file + " has data offsets ["
+                    throw new IOException("tensor '" + shown(e.getKey()) + "' in " + file + " has data offsets ["
                             + entry.begin() + ", " + entry.end() + ") beyond the file's " + (size - dataStart)
                             + " data bytes (truncated file?)");
                 }
@@ -84,6 +91,11 @@ final class SafeTensors implements AutoCloseable {
         }
     }
 
+    /** A name from the header as an error may show it: tensor names are short identifiers, anything else is not echoed. */
+    private static String shown(String name) {
+        return name.matches("[A-Za-z0-9_.\\-]{1,200}") ? name : "(unreadable name)";
+    }
+
     Map<String, Entry> entries() {
         return entries;
     }
@@ -92,46 +104,84 @@ final class SafeTensors implements AutoCloseable {
         return file;
     }
 
-    /** Reads a tensor as float32, widening BF16 (upper half of a float32) and F16 (IEEE half) exactly. */
+    /** Reads a whole tensor as float32 (small tensors: one Java array). */
     float[] readFloats(String name) throws IOException {
+        Entry e = entry(name);
+        if (e.numel() > Integer.MAX_VALUE) {
+            throw new IOException("tensor '" + name + "' has " + e.numel() + " elements; more than one Java array holds");
+        }
+        ByteBuffer out = ByteBuffer.allocate(4 * (int) e.numel()).order(ByteOrder.nativeOrder());
+        widen(name, 0, (int) e.numel(), out);
+        float[] values = new float[(int) e.numel()];
+        out.asFloatBuffer().get(values);
+        return values;
+    }
+
+    /**
+     * Widens {@code count} elements of a tensor, from flat index {@code first}, to float32 in {@code out} (native
+     * order, from its position 0): BF16 is the upper half of a float32 and F16 an IEEE half, both exact. Large reads
+     * are split over the common pool, since the widening loop, not the disk, bounds a big checkpoint's load time.
+     */
+    void widen(String name, long first, int count, ByteBuffer out) throws IOException {
+        Entry e = entry(name);
+        int width = width(name, e);
+        if (first < 0 || first + count > e.numel()) {
+            throw new IndexOutOfBoundsException("elements [" + first + ", " + (first + count) + ") of tensor '" + name
+                    + "' with " + e.numel());
+        }
+        ByteBuffer bytes = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin() + first * width,
+                (long) count * width).order(ByteOrder.LITTLE_ENDIAN);
+        IntBuffer dst = out.duplicate().order(ByteOrder.nativeOrder()).asIntBuffer();
+        int parts = count < (1 << 20) ? 1 : Runtime.getRuntime().availableProcessors();
+        java.util.stream.IntStream.range(0, parts).parallel().forEach(part -> {
+            int from = (int) ((long) count * part / parts);
+            int to = (int) ((long) count * (part + 1) / parts);
+            switch (e.dtype()) {
+                case "F32" -> {
+                    IntBuffer src = bytes.asIntBuffer();
+                    for (int i = from; i < to; i++) {
+                        dst.put(i, src.get(i));
+                    }
+                }
+                case "BF16" -> {
+                    ShortBuffer src = bytes.asShortBuffer();
+                    for (int i = from; i < to; i++) {
+                        dst.put(i, (src.get(i) & 0xffff) << 16);
+                    }
+                }
+                default -> {
+                    ShortBuffer src = bytes.asShortBuffer();
+                    for (int i = from; i < to; i++) {
+                        dst.put(i, Float.floatToRawIntBits(halfToFloat(src.get(i))));
+                    }
+                }
+            }
+        });
+    }
+
+    Entry entry(String name) throws IOException {
         Entry e = entries.get(name);
         if (e == null) {
             throw new IOException(file + " has no tensor '" + name + "'");
         }
-        long n = e.numel();
+        return e;
+    }
+
+    /** Bytes per element of a supported dtype, after checking the tensor's byte length matches its shape. */
+    private int width(String name, Entry e) throws IOException {
         int width = switch (e.dtype()) {
             case "F32" -> 4;
             case "BF16", "F16" -> 2;
-            default -> throw new IOException("tensor '" + name + "' in " + file + " has unsupported dtype " + e.dtype()
+            default -> throw new IOException("tensor '" + name + "' in " + file + " has unsupported dtype "
+                    + (e.dtype().matches("[A-Za-z0-9_]{1,12}") ? e.dtype() : "(unreadable)")
                     + " (supported: F32, BF16, F16)");
         };
+        long n = e.numel();
         if (e.end() - e.begin() != n * width) {
             throw new IOException("tensor '" + name + "' in " + file + " has " + (e.end() - e.begin())
                     + " bytes, expected " + n * width + " for shape " + java.util.Arrays.toString(e.shape()));
         }
-        if (n > Integer.MAX_VALUE) {
-            throw new IOException("tensor '" + name + "' has " + n + " elements; more than one Java array holds");
-        }
-        ByteBuffer bytes = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), e.end() - e.begin())
-                .order(ByteOrder.LITTLE_ENDIAN);
-        float[] out = new float[(int) n];
-        switch (e.dtype()) {
-            case "F32" -> {
-                FloatBuffer fb = bytes.asFloatBuffer();
-                fb.get(out);
-            }
-            case "BF16" -> {
-                for (int i = 0; i < out.length; i++) {
-                    out[i] = Float.intBitsToFloat((bytes.getShort(2 * i) & 0xffff) << 16);
-                }
-            }
-            default -> {
-                for (int i = 0; i < out.length; i++) {
-                    out[i] = halfToFloat(bytes.getShort(2 * i));
-                }
-            }
-        }
-        return out;
+        return width;
     }
 
     /** IEEE 754 binary16 to binary32, exact for normals, subnormals, infinities and NaN (Java 17 has no built-in). */

@@ -38,36 +38,36 @@ class CompressionTest {
     @Test
     void pruneTiesFallByAscendingFlatIndex() {
         // |w| = 1, 1, 1, 0.5: the 0.5 goes first, then the first of the three tied ones (index 0, not 1 or 2)
-        assertArrayEquals(new float[] {0f, -1f, 1f, 0f}, Compression.prune(new float[] {1f, -1f, 1f, 0.5f}, 0.5));
+        assertArrayEquals(new float[] {0f, -1f, 1f, 0f}, ReferenceCompression.prune(new float[] {1f, -1f, 1f, 0.5f}, 0.5));
         // the tie is by magnitude: a negative value at a lower index wins the tie over a positive one
-        assertArrayEquals(new float[] {0f, 1f, 1f, 0f}, Compression.prune(new float[] {-1f, 1f, 1f, 0.5f}, 0.5));
+        assertArrayEquals(new float[] {0f, 1f, 1f, 0f}, ReferenceCompression.prune(new float[] {-1f, 1f, 1f, 0.5f}, 0.5));
         // three of four, ties 1,-1,1 at indices 1,2,3: indices 0 (0.5), 1 and 2 go
-        assertArrayEquals(new float[] {0f, 0f, 0f, 1f}, Compression.prune(new float[] {0.5f, 1f, -1f, 1f}, 0.75));
+        assertArrayEquals(new float[] {0f, 0f, 0f, 1f}, ReferenceCompression.prune(new float[] {0.5f, 1f, -1f, 1f}, 0.75));
         // all equal: the first k by index
         assertArrayEquals(new float[] {0f, 0f, 0f, 2f, 2f, 2f},
-                Compression.prune(new float[] {2f, 2f, 2f, 2f, 2f, 2f}, 0.5));
+                ReferenceCompression.prune(new float[] {2f, 2f, 2f, 2f, 2f, 2f}, 0.5));
     }
 
     @Test
     void pruneCountIsRoundHalfEvenOfSparsityTimesNumel() {
         float[] w = {5f, 1f, 4f, 2f, 3f};
         // 0.5 * 5 = 2.5 -> 2 (half to even, not 3): the two smallest, 1 (index 1) and 2 (index 3)
-        assertArrayEquals(new float[] {5f, 0f, 4f, 0f, 3f}, Compression.prune(w, 0.5));
+        assertArrayEquals(new float[] {5f, 0f, 4f, 0f, 3f}, ReferenceCompression.prune(w, 0.5));
         // 0.3 * 5 = 1.5 -> 2
-        assertArrayEquals(new float[] {5f, 0f, 4f, 0f, 3f}, Compression.prune(w, 0.3));
+        assertArrayEquals(new float[] {5f, 0f, 4f, 0f, 3f}, ReferenceCompression.prune(w, 0.3));
         // 0.1 * 5 = 0.5 -> 0: nothing pruned
-        assertArrayEquals(w, Compression.prune(w, 0.1));
+        assertArrayEquals(w, ReferenceCompression.prune(w, 0.1));
         // 0.9 * 5 = 4.5 -> 4: only the largest survives
-        assertArrayEquals(new float[] {5f, 0f, 0f, 0f, 0f}, Compression.prune(w, 0.9));
+        assertArrayEquals(new float[] {5f, 0f, 0f, 0f, 0f}, ReferenceCompression.prune(w, 0.9));
         // 0.7 * 5 = 3.5 -> 4
-        assertEquals(4, zeros(Compression.prune(w, 0.7)));
+        assertEquals(4, zeros(ReferenceCompression.prune(w, 0.7)));
         // 0.2 * 5 = 1
-        assertArrayEquals(new float[] {5f, 0f, 4f, 2f, 3f}, Compression.prune(w, 0.2));
+        assertArrayEquals(new float[] {5f, 0f, 4f, 2f, 3f}, ReferenceCompression.prune(w, 0.2));
         // larger: 0.25 * 10 = 2.5 -> 2, 0.35 * 10 = 3.5 -> 4, 0.45 * 10 = 4.5 -> 4
         float[] ten = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
-        assertEquals(2, zeros(Compression.prune(ten, 0.25)));
-        assertEquals(4, zeros(Compression.prune(ten, 0.45)));
-        float[] pruned = Compression.prune(ten, 0.25);
+        assertEquals(2, zeros(ReferenceCompression.prune(ten, 0.25)));
+        assertEquals(4, zeros(ReferenceCompression.prune(ten, 0.45)));
+        float[] pruned = ReferenceCompression.prune(ten, 0.25);
         assertArrayEquals(new float[] {10, 9, 8, 7, 6, 5, 4, 3, 0, 0}, pruned);
     }
 
@@ -75,20 +75,20 @@ class CompressionTest {
     void pruneZeroIsAnIdenticalCopyAndLeavesTheInputUntouched() {
         float[] w = {0.25f, -0.0f, Float.MIN_VALUE, -3f, 7.5f};
         float[] before = w.clone();
-        float[] out = Compression.prune(w, 0.0);
+        float[] out = ReferenceCompression.prune(w, 0.0);
         assertNotSame(w, out, "s=0 must return a copy, not the input");
         assertBits(before, out);
         out[0] = 99f;
         assertBits(before, w);
         // a real pruning does not modify its input either
-        Compression.prune(w, 0.8);
+        ReferenceCompression.prune(w, 0.8);
         assertBits(before, w);
     }
 
     @Test
     void pruneOneZeroesEverything() {
         float[] w = {1f, -2f, 3f, -4f, 0.5f, 1e-30f};
-        float[] out = Compression.prune(w, 1.0);
+        float[] out = ReferenceCompression.prune(w, 1.0);
         assertArrayEquals(new float[w.length], out);
         assertEquals(-2f, w[1], "input untouched");
     }
@@ -97,7 +97,7 @@ class CompressionTest {
     void pruneRanksNegativeValuesByMagnitude() {
         float[] w = {-0.1f, 5f, -3f, 0.2f, -10f, 1f};
         // 0.5 * 6 = 3: |-0.1|, |0.2|, |1| go; -3 and -10 stay although they are the smallest values
-        assertArrayEquals(new float[] {0f, 5f, -3f, 0f, -10f, 0f}, Compression.prune(w, 0.5));
+        assertArrayEquals(new float[] {0f, 5f, -3f, 0f, -10f, 0f}, ReferenceCompression.prune(w, 0.5));
     }
 
     @Test
@@ -107,7 +107,7 @@ class CompressionTest {
         for (int i = 0; i < w.length; i++) {
             w[i] = (float) r.nextGaussian();
         }
-        float[] out = Compression.prune(w, 0.37);
+        float[] out = ReferenceCompression.prune(w, 0.37);
         assertEquals(370, zeros(out));
         float maxPruned = 0f;
         float minKept = Float.POSITIVE_INFINITY;
@@ -136,7 +136,7 @@ class CompressionTest {
                 Arrays.sort(w); // sorted input must stay correct (and linear: median-of-three pivots)
             }
             double s = r.nextDouble();
-            assertArrayEquals(pruneBySorting(w, s), Compression.prune(w, s), "n=" + n + " s=" + s);
+            assertArrayEquals(pruneBySorting(w, s), ReferenceCompression.prune(w, s), "n=" + n + " s=" + s);
         }
     }
 
@@ -163,7 +163,7 @@ class CompressionTest {
     @Test
     void int8ZeroRowKeepsZerosAndOtherRowsAreUnaffected() {
         float[] w = {0f, 0f, 0f, 127f, -63.5f, 1f};
-        float[] out = Compression.int8Rowwise(w, 2, 3);
+        float[] out = ReferenceCompression.int8Rowwise(w, 2, 3);
         assertBits(new float[] {0f, 0f, 0f, 127f, -64f, 1f}, out);
         for (int i = 0; i < 3; i++) {
             assertTrue(!Float.isNaN(out[i]), "zero row must not become NaN (scale 1, not 0)");
@@ -174,10 +174,10 @@ class CompressionTest {
     void int8RoundsHalfToEven() {
         // max 127 -> scale exactly 1, so w/scale is exactly w and the .5 cases are exact ties
         float[] w = {127f, 2.5f, 3.5f, -2.5f, 0.5f, 1.5f, -0.5f, 126.5f};
-        assertBits(new float[] {127f, 2f, 4f, -2f, 0f, 2f, -0f, 126f}, Compression.int8Rowwise(w, 1, w.length));
+        assertBits(new float[] {127f, 2f, 4f, -2f, 0f, 2f, -0f, 126f}, ReferenceCompression.int8Rowwise(w, 1, w.length));
         // max 254 -> scale exactly 2: 5/2 = 2.5 -> 2 -> 4, 7/2 = 3.5 -> 4 -> 8, -1/2 = -0.5 -> -0 -> -0
         float[] w2 = {254f, 5f, 7f, -1f, -3f};
-        assertBits(new float[] {254f, 4f, 8f, -0f, -4f}, Compression.int8Rowwise(w2, 1, w2.length));
+        assertBits(new float[] {254f, 4f, 8f, -0f, -4f}, ReferenceCompression.int8Rowwise(w2, 1, w2.length));
     }
 
     @Test
@@ -189,7 +189,7 @@ class CompressionTest {
         for (int i = 0; i < w.length; i++) {
             w[i] = (float) (r.nextGaussian() * (1 + i / cols));
         }
-        float[] out = Compression.int8Rowwise(w, rows, cols);
+        float[] out = ReferenceCompression.int8Rowwise(w, rows, cols);
         for (int row = 0; row < rows; row++) {
             float max = 0f;
             int argmax = -1;
@@ -217,7 +217,7 @@ class CompressionTest {
     @Test
     void int8NegativeMaximumMapsToMinus127() {
         float[] w = {0.3f, -0.7f, 0.1f};
-        float[] out = Compression.int8Rowwise(w, 1, 3);
+        float[] out = ReferenceCompression.int8Rowwise(w, 1, 3);
         float scale = 0.7f / 127f;
         assertEquals(-127f * scale, out[1], 0f);
         assertEquals((float) Math.rint(0.3f / scale) * scale, out[0], 0f);
@@ -232,9 +232,9 @@ class CompressionTest {
         float[] both = new float[8];
         System.arraycopy(rowA, 0, both, 0, 4);
         System.arraycopy(rowB, 0, both, 4, 4);
-        float[] out = Compression.int8Rowwise(both, 2, 4);
-        float[] a = Compression.int8Rowwise(rowA, 1, 4);
-        float[] b = Compression.int8Rowwise(rowB, 1, 4);
+        float[] out = ReferenceCompression.int8Rowwise(both, 2, 4);
+        float[] a = ReferenceCompression.int8Rowwise(rowA, 1, 4);
+        float[] b = ReferenceCompression.int8Rowwise(rowB, 1, 4);
         float[] expected = new float[8];
         System.arraycopy(a, 0, expected, 0, 4);
         System.arraycopy(b, 0, expected, 4, 4);
@@ -244,14 +244,14 @@ class CompressionTest {
         // the grouping into rows matters: as 2 rows of 4, 0.003 is below half of row A's step (1/127) and becomes 0;
         // as 4 rows of 2 it shares a row with 0.125 and survives
         assertEquals(0f, out[3]);
-        assertTrue(Compression.int8Rowwise(both, 4, 2)[3] != 0f);
+        assertTrue(ReferenceCompression.int8Rowwise(both, 4, 2)[3] != 0f);
     }
 
     @Test
     void int8DoesNotModifyItsInput() {
         float[] w = {0.33f, -1.7f, 2.2f, 0f};
         float[] before = w.clone();
-        Compression.int8Rowwise(w, 2, 2);
+        ReferenceCompression.int8Rowwise(w, 2, 2);
         assertBits(before, w);
     }
 
@@ -260,18 +260,18 @@ class CompressionTest {
     @Test
     void applyDispatchesOnTheSpec() {
         float[] w = {0.5f, -2f, 0.1f, 3f, -0.2f, 1f};
-        assertBits(Compression.prune(w, 0.5), Compression.apply(CompressionSpec.prune(0.5), w, 2, 3));
-        assertBits(Compression.int8Rowwise(w, 2, 3), Compression.apply(CompressionSpec.int8(), w, 2, 3));
-        assertBits(Compression.int8Rowwise(w, 3, 2), Compression.apply(CompressionSpec.int8(), w, 3, 2));
+        assertBits(ReferenceCompression.prune(w, 0.5), ReferenceCompression.apply(CompressionSpec.prune(0.5), w, 2, 3));
+        assertBits(ReferenceCompression.int8Rowwise(w, 2, 3), ReferenceCompression.apply(CompressionSpec.int8(), w, 2, 3));
+        assertBits(ReferenceCompression.int8Rowwise(w, 3, 2), ReferenceCompression.apply(CompressionSpec.int8(), w, 3, 2));
     }
 
     @Test
     void applyRejectsAShapeThatDoesNotMatch() {
         float[] w = new float[6];
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> Compression.apply(CompressionSpec.int8(), w, 2, 4));
+                () -> ReferenceCompression.apply(CompressionSpec.int8(), w, 2, 4));
         assertTrue(e.getMessage().contains("6") && e.getMessage().contains("2 x 4"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> Compression.apply(CompressionSpec.prune(0.5), w, 7, 1));
+        assertThrows(IllegalArgumentException.class, () -> ReferenceCompression.apply(CompressionSpec.prune(0.5), w, 7, 1));
     }
 
     // ---------------------------------------------------------------- CompressionSpec

@@ -361,12 +361,18 @@ class DivergenceEngineTest {
             assertEquals(layers, count(b.mlp()));
             assertTrue(b.certificate() != null);
         }
-        // states (2L+1) + intermediates (L · (2HE + 2KE + 2F) per position) + certificate
+        // states: every layer input and mid-layer state over all positions, except the last layer's mid-layer state
+        // and output, which cover the scored rows only; intermediates (2HE + 2KE + 2F per position) likewise, the
+        // last layer's q, context, silu(gate) and up at the scored rows; plus the certificate
         LlamaConfig c = engine.config();
         long positions = stateBytes(set) / (c.hiddenSize() * 4L);
-        long expected = (2L * layers + 1) * stateBytes(set)
-                + layers * positions * 4L * (2L * c.numHeads() * c.headDim() + 2L * c.numKvHeads() * c.headDim()
-                        + 2L * c.intermediateSize())
+        long rows = (long) set.size() * N;
+        long attention = 2L * c.numHeads() * c.headDim();
+        long keysValues = 2L * c.numKvHeads() * c.headDim();
+        long mlp = 2L * c.intermediateSize();
+        long expected = 4L * ((2L * layers - 1) * positions * c.hiddenSize() + 2 * rows * c.hiddenSize())
+                + 4L * ((layers - 1) * positions * (attention + keysValues + mlp) + positions * keysValues
+                        + rows * (attention + mlp))
                 + certificateBytes();
         assertEquals(expected, set.cacheBytes());
         // per batch of R rows, with X = V/32 exact tokens and J of K rivals exact: (2 + J)·R·D + D·X + R·X
@@ -374,9 +380,9 @@ class DivergenceEngineTest {
         long x = c.vocabSize() / 32;
         long j = HeadCertificate.EXACT_RIVALS;
         long certificates = set.batches().stream().mapToLong(b -> {
-            long rows = (long) b.size() * N;
-            return 4 * ((2 + j) * rows * c.hiddenSize() + c.hiddenSize() * x + rows * x
-                    + 2 * rows * (HeadCertificate.RIVALS - j) + rows);
+            long batchRows = (long) b.size() * N;
+            return 4 * ((2 + j) * batchRows * c.hiddenSize() + c.hiddenSize() * x + batchRows * x
+                    + 2 * batchRows * (HeadCertificate.RIVALS - j) + batchRows);
         }).sum();
         assertEquals(certificates, certificateBytes());
     }

@@ -7,9 +7,9 @@ import java.util.Arrays;
  * The compressions of dtm-spec applied to a weight matrix {@code W [out, in]} held row-major in a float array.
  * Plain Java, so the result is exact and independent of the device the trial then runs on.
  */
-public final class Compression {
+public final class ReferenceCompression {
 
-    private Compression() {}
+    private ReferenceCompression() {}
 
     public static float[] apply(CompressionSpec spec, float[] w, int rows, int cols) {
         if ((long) rows * cols != w.length) {

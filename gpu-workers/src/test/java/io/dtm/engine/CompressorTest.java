@@ -1,0 +1,124 @@
+package io.dtm.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.dtm.schemas.CompressionSpec;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The device compressors against the plain-Java reference of the spec, bit for bit on float32: on random matrices
+ * full of ties (few distinct magnitudes, both signs, zeros and negative zeros), at sparsities that hit the tie value.
+ * The same ops run on a GPU; this is the CPU half of that check.
+ */
+class CompressorTest {
+
+    private static NDManager manager;
+    private static Scalars scalars;
+
+    @BeforeAll
+    static void open() {
+        manager = NDManager.newBaseManager(ai.djl.Device.cpu(), "PyTorch");
+        scalars = new Scalars(manager);
+    }
+
+    @AfterAll
+    static void close() {
+        scalars.close();
+        manager.close();
+    }
+
+    /** Values from a few magnitudes, so most entries tie with others; some exact zeros of either sign. */
+    static float[] tieHeavy(Random random, int n, int distinct) {
+        float[] w = new float[n];
+        for (int i = 0; i < n; i++) {
+            int level = random.nextInt(distinct + 1);
+            float magnitude = level == 0 ? 0f : level * 0.125f;
+            w[i] = random.nextBoolean() ? magnitude : -magnitude;
+        }
+        return w;
+    }
+
+    private static float[] onDevice(CompressionSpec spec, float[] w, int rows, int cols) {
+        try (NDScope scope = new NDScope()) {
+            NDArray weight = manager.create(w, new Shape(rows, cols));
+            return Compressor.of(spec, scalars).apply(weight).toType(DataType.FLOAT32, false).toFloatArray();
+        }
+    }
+
+    private static void assertBits(float[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]),
+                    what + ": element " + i + " expected " + expected[i] + " got " + actual[i]);
+        }
+    }
+
+    @Test
+    void pruneOnTheDeviceEqualsTheReferenceOnTieHeavyMatrices() {
+        Random random = new Random(11);
+        for (int trial = 0; trial < 200; trial++) {
+            int rows = 1 + random.nextInt(24);
+            int cols = 1 + random.nextInt(40);
+            float[] w = tieHeavy(random, rows * cols, 1 + random.nextInt(6));
+            double s = List.of(0.0, 0.1, 0.25, 0.5, 0.9, 1.0).get(random.nextInt(6));
+            s = random.nextBoolean() ? s : random.nextDouble();
+            CompressionSpec spec = CompressionSpec.prune(s);
+            assertBits(ReferenceCompression.apply(spec, w, rows, cols), onDevice(spec, w, rows, cols),
+                    "prune " + s + " of " + rows + "x" + cols);
+        }
+    }
+
+    @Test
+    void pruneOnTheDeviceEqualsTheReferenceOnGaussianMatrices() {
+        Random random = new Random(12);
+        float[] w = new float[64 * 96];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) random.nextGaussian();
+        }
+        for (double s : new double[] {0.05, 0.5, 0.95}) {
+            CompressionSpec spec = CompressionSpec.prune(s);
+            assertBits(ReferenceCompression.apply(spec, w, 64, 96), onDevice(spec, w, 64, 96), "prune " + s);
+        }
+    }
+
+    @Test
+    void int8OnTheDeviceEqualsTheReference() {
+        Random random = new Random(13);
+        for (int trial = 0; trial < 100; trial++) {
+            int rows = 1 + random.nextInt(16);
+            int cols = 1 + random.nextInt(48);
+            float[] w = trial % 2 == 0 ? tieHeavy(random, rows * cols, 1 + random.nextInt(5)) : new float[rows * cols];
+            if (trial % 2 == 1) {
+                for (int i = 0; i < w.length; i++) {
+                    w[i] = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(5) - 2));
+                }
+                java.util.Arrays.fill(w, 0, Math.min(cols, w.length), 0f); // a zero row keeps scale 1
+            }
+            CompressionSpec spec = CompressionSpec.int8();
+            assertBits(ReferenceCompression.apply(spec, w, rows, cols), onDevice(spec, w, rows, cols),
+                    "int8 of " + rows + "x" + cols);
+        }
+    }
+
+    @Test
+    void theBaseWeightIsNeverModified() {
+        float[] w = tieHeavy(new Random(14), 12 * 8, 3);
+        try (NDScope scope = new NDScope()) {
+            NDArray weight = manager.create(w, new Shape(12, 8));
+            for (CompressionSpec spec : List.of(CompressionSpec.prune(0.0), CompressionSpec.prune(0.5),
+                    CompressionSpec.prune(1.0), CompressionSpec.int8())) {
+                Compressor.of(spec, scalars).apply(weight);
+                assertBits(w, weight.toFloatArray(), spec + " left the base weight");
+            }
+        }
+    }
+}
