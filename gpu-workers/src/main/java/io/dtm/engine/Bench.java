@@ -159,13 +159,18 @@ public final class Bench {
     private static void profile(DivergenceEngine engine, PromptSet set, List<Trial> trials, int count, PrintStream log) {
         int k = Math.min(count, trials.size());
         Map<String, Double> sum = new java.util.LinkedHashMap<>();
+        Map<String, Double> host = new java.util.LinkedHashMap<>();
         for (int i = 0; i < k; i++) {
-            engine.profile(set, trials.get(i * trials.size() / k)).forEach((phase, ms) -> sum.merge(phase, ms, Double::sum));
+            DivergenceEngine.Profile p = engine.profile(set, trials.get(i * trials.size() / k));
+            p.millis().forEach((phase, ms) -> sum.merge(phase, ms, Double::sum));
+            p.hostMillis().forEach((phase, ms) -> host.merge(phase, ms, Double::sum));
         }
         double total = sum.values().stream().mapToDouble(Double::doubleValue).sum() / k;
-        log.printf("profile of %d trials (mean ms per trial, each phase waited for): %s; total %.1f%n", k,
-                sum.entrySet().stream().map(e -> String.format(Locale.ROOT, "%s %.1f", e.getKey(), e.getValue() / k))
-                        .collect(Collectors.joining(", ")), total);
+        log.printf("profile of %d trials (mean ms per trial, each phase waited for; host: until its ops were queued):"
+                + " %s; total %.1f%n", k, sum.entrySet().stream()
+                .map(e -> String.format(Locale.ROOT, "%s %.1f (host %.1f)", e.getKey(), e.getValue() / k,
+                        host.get(e.getKey()) / k))
+                .collect(Collectors.joining(", ")), total);
     }
 
     private static TrialScore score(DivergenceEngine engine, PromptSet set, Trial t, Method m) {

@@ -189,14 +189,17 @@ public final class DivergenceEngine implements AutoCloseable {
                 w -> scorer.score(set, w, entry(set, trial), trial.toString(), PhaseClock.OFF));
     }
 
+    /** Milliseconds per phase of a trial, and of each the part the host took to queue its ops. */
+    public record Profile(Map<String, Double> millis, Map<String, Double> hostMillis) {}
+
     /**
      * The fast path of one trial with every phase waited for and timed (compress, layers, norm+head, compare,
-     * read-back), in milliseconds: where a trial's time goes. Slower than {@link #score}, which waits only once.
+     * read-back): where a trial's time goes. Slower than {@link #score}, which waits only once.
      */
-    public Map<String, Double> profile(PromptSet set, Trial trial) {
+    public Profile profile(PromptSet set, Trial trial) {
         PhaseClock clock = PhaseClock.start();
         withCompressed(trial, clock, w -> scorer.score(set, w, entry(set, trial), trial.toString(), clock));
-        return clock.millis();
+        return new Profile(clock.millis(), clock.hostMillis());
     }
 
     /** Where a trial can start in this set's cache (its components are known to be the model's). */

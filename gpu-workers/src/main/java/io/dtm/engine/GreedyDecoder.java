@@ -44,7 +44,7 @@ final class GreedyDecoder {
                     positions[b * width + j] = Math.max(0, j - pad[b]);
                     for (int k = 0; k < width; k++) {
                         boolean visible = k <= j && k >= pad[b];
-                        mask[(b * width + j) * width + k] = visible ? 0f : LlamaModel.MASKED;
+                        mask[(b * width + j) * width + k] = visible ? 0f : m.model().maskValue();
                     }
                 }
             }
@@ -66,7 +66,7 @@ final class GreedyDecoder {
                         stepIds[b] = forced != null ? forced[first + b][step] : next[b];
                         stepPositions[b] = promptIds.get(first + b).length + step;
                         for (int k = 0; k < pad[b]; k++) {
-                            stepMask[b * keys + k] = LlamaModel.MASKED;
+                            stepMask[b * keys + k] = m.model().maskValue();
                         }
                     }
                     next = step(w, cache, stepIds, stepPositions, stepMask, size, 1, keys);
@@ -81,7 +81,7 @@ final class GreedyDecoder {
         try (NDScope scope = new NDScope()) {
             NDArray idArray = m.manager().create(ids, new Shape(b, t));                          // [B,T]
             LlamaModel.Rope rope = m.model().rope(m.manager().create(positions, new Shape(b, t))); // [B,1,T,E]
-            NDArray maskArray = m.manager().create(mask, new Shape(b, 1, 1, t, s));              // [B,1,1,T,S]
+            NDArray maskArray = m.model().mask(m.manager(), mask, new Shape(b, 1, 1, t, s));      // [B,1,1,T,S]
             NDArray x = m.model().layers(w, m.model().embed(w, idArray), 0, m.config().numLayers(),
                     LlamaModel.Pass.decoding(rope, maskArray, cache));                           // [B,T,D]
             NDArray last = x.get(":, -1, :");                                                    // [B,D]

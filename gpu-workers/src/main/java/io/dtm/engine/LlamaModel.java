@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
 
 /**
@@ -18,9 +19,11 @@ import ai.djl.nn.core.Linear;
  * <p>Precision follows Hugging Face {@code LlamaForCausalLM}. In float32 every step is the same op as transformers', so
  * greedy tokens agree bit for bit except at numerical near-ties: RMSNorm with {@code rsqrt}, SiLU as
  * {@code x / (1 + e^-x)}, softmax in float32, rotary tables computed as {@code position · inv_freq}. In float16 the
- * precision-critical steps stay in float32 as transformers (and its fused attention kernels) keep them: RMSNorm
- * (upcast, then back), the rotary tables (cast after cos/sin), attention scores, mask and softmax (q·k accumulated and
- * scaled in float32, the probabilities cast back for p·v) and SiLU (one rounding, as torch's kernel).
+ * steps transformers keeps in float32 stay there (its eager attention's recipe): RMSNorm (upcast, then back), the
+ * rotary tables (cos/sin in float32, then cast) and the attention softmax (float32 inside the kernel, one rounding).
+ * Scores are a float16 matmul scaled in float16, as there; SiLU is g·σ(g) in float16, which may differ from torch's
+ * fused kernel by an ulp but reads the [B,T,F] activations twice instead of once per float32 pass (a layer's largest
+ * elementwise work; measured on an H200 in NOTES.md, as is how closely float16 FDTs can agree at all).
  */
 final class LlamaModel {
 
@@ -33,7 +36,7 @@ final class LlamaModel {
     private final int kvHeads;
     private final int headDim;
 
-    /** The additive mask value for hidden keys; masks are float32 in either compute dtype, so it never overflows. */
+    /** The most negative float32: hides a logit or a masked key in float32 arithmetic without producing NaN. */
     static final float MASKED = -Float.MAX_VALUE;
 
     LlamaModel(LlamaConfig config, NDManager manager, DataType dtype, Scalars scalars) {
@@ -43,11 +46,16 @@ final class LlamaModel {
         this.heads = config.numHeads();
         this.kvHeads = config.numKvHeads();
         this.headDim = config.headDim();
-        this.scale = scalars.f32((float) (1.0 / Math.sqrt(headDim)));
-        // inv_freq_i = 1 / θ^(2i/E), in float32 exactly as transformers computes it
-        NDArray exponents = manager.arange(0, headDim, 2, DataType.INT64).toType(DataType.FLOAT32, false).div(headDim);
-        this.invFreq = manager.full(exponents.getShape(), (float) config.ropeTheta()).pow(exponents).pow(-1);
-        exponents.close();
+        // rounded to the compute dtype, as torch casts a scalar operand: exact for head dims 64 and 128
+        this.scale = scalars.of(1.0 / Math.sqrt(headDim), dtype);
+        // inv_freq_i = 1 / θ^(2i/E) in float32, on the CPU as transformers computes it at load (a GPU's pow differs
+        // in the last bit), then copied to the device
+        try (NDManager cpu = NDManager.newBaseManager(ai.djl.Device.cpu(), manager.getEngine().getEngineName())) {
+            NDArray exponents = cpu.arange(0, headDim, 2, DataType.INT64).toType(DataType.FLOAT32, false).div(headDim);
+            NDArray inverse = cpu.full(exponents.getShape(), (float) config.ropeTheta()).pow(exponents).pow(-1);
+            this.invFreq = inverse.toDevice(manager.getDevice(), true);
+            this.invFreq.attach(manager);
+        }
     }
 
     /** What one pass over the layers uses besides the weights. */
@@ -155,7 +163,7 @@ final class LlamaModel {
             NDArray qg = q.reshape(b, kvHeads, groups, tq, headDim);                             // [B,K,G,T',E] by kv head
             NDArray scores = scores(qg, keys.expandDims(2));                                     // [B,K,G,T',S] q·k/√E, fp32
             NDArray mask = queries == null ? pass.mask() : queries.mask();
-            NDArray probs = scores.addi(mask).softmax(-1).toType(dtype, false);                  // [B,K,G,T',S] masked → 0
+            NDArray probs = scores.addi(mask).softmax(-1);                                       // [B,K,G,T',S] masked → 0
             context = probs.matMul(values.expandDims(2))                                         // [B,K,G,T',E]
                     .reshape(b, heads, tq, headDim).transpose(0, 2, 1, 3).reshape(b, tq, (long) heads * headDim); // [B,T',H·E]
         }
@@ -164,14 +172,9 @@ final class LlamaModel {
         return new Attention(q, k, v, context, out);
     }
 
-    /** Attention scores q·kᵀ/√E in float32: qg [B,K,G,T',E], keys [B,K,1,S,E] → [B,K,G,T',S]. */
+    /** Attention scores q·kᵀ/√E in the compute dtype: qg [B,K,G,T',E], keys [B,K,1,S,E] → [B,K,G,T',S]. */
     private NDArray scores(NDArray qg, NDArray keys) {
-        if (dtype == DataType.FLOAT32) {
-            return qg.matMul(keys.swapAxes(3, 4)).muli(scale);                                   // [B,K,G,T',S]
-        }
-        // float16 inputs are exact in float32, so this is the fused kernels' float32-accumulated, unrounded score
-        return qg.toType(DataType.FLOAT32, false)
-                .matMul(keys.toType(DataType.FLOAT32, false).swapAxes(3, 4)).muli(scale);        // [B,K,G,T',S]
+        return qg.matMul(keys.swapAxes(3, 4)).muli(scale);                                       // [B,K,G,T',S]
     }
 
     /** The second half of decoder layer l, x + down(silu(gate(rmsnorm(x))) · up(rmsnorm(x))), with intermediates. */
@@ -192,11 +195,12 @@ final class LlamaModel {
         return new Mlp(gate, up, out);
     }
 
-    /** silu(g) = g / (1 + e^-g), computed in float32 and rounded once, as torch's SiLU kernel does. */
+    /** silu(g) = g·σ(g): in float32 as torch's kernel computes it, g / (1 + e^-g); in float16 as g·σ(g). */
     private NDArray silu(NDArray g) {
-        NDArray g32 = g.toType(DataType.FLOAT32, false);                                         // exact widening
-        NDArray s = g32.div(g32.neg().exp().addi(scalars.f32(1f)));
-        return s.toType(dtype, false);
+        if (dtype == DataType.FLOAT32) {
+            return g.divi(g.neg().exp().addi(scalars.f32(1f)));                                  // [B,T,F]
+        }
+        return g.mul(Activation.sigmoid(g));                                                     // [B,T,F]
     }
 
     /**
@@ -233,6 +237,20 @@ final class LlamaModel {
      * identical bits.
      */
     private static final long HEAD_ROWS = 512;
+
+    /**
+     * The additive mask value for hidden keys in the compute dtype: its most negative finite value, as transformers
+     * masks (in float16 a masked score may round to -inf; softmax still gives it weight 0).
+     */
+    float maskValue() {
+        return dtype == DataType.FLOAT16 ? -65504f : MASKED;
+    }
+
+    /** An additive mask of {@code values} (0 or {@link #maskValue()}) as an array of the compute dtype. */
+    NDArray mask(NDManager manager, float[] values, ai.djl.ndarray.types.Shape shape) {
+        NDArray m = manager.create(values, shape);
+        return m.toType(dtype, false);
+    }
 
     /** Whether x holds a NaN or an infinity, as a 0-d boolean on x's device (nothing is read back here). */
     static NDArray nonFinite(NDArray x) {

@@ -7,7 +7,8 @@ import java.util.Map;
 /**
  * Wall time per phase of a trial, for profiling. Device work is asynchronous, so each phase ends by waiting for its
  * result (one element read back): the phases add up to a synchronised trial, slower than the fast path, which waits
- * once. {@link #OFF} records nothing and waits for nothing.
+ * once. Each phase also records its host time, until its last op was queued: where that is close to the phase's time
+ * the host, not the device, bounds it. {@link #OFF} records nothing and waits for nothing.
  */
 final class PhaseClock {
 
@@ -15,6 +16,7 @@ final class PhaseClock {
 
     private final boolean on;
     private final Map<String, Double> millis = new LinkedHashMap<>();
+    private final Map<String, Double> hostMillis = new LinkedHashMap<>();
     private long last = System.nanoTime();
 
     private PhaseClock(boolean on) {
@@ -30,6 +32,7 @@ final class PhaseClock {
         if (!on) {
             return;
         }
+        hostMillis.merge(phase, (System.nanoTime() - last) / 1e6, Double::sum);
         if (result != null && result.size() > 0) {
             result.reshape(-1).get(0).toByteArray();
         }
@@ -38,7 +41,13 @@ final class PhaseClock {
         last = now;
     }
 
+    /** Milliseconds per phase, in the order phases first ended. */
     Map<String, Double> millis() {
-        return Map.copyOf(millis);
+        return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(millis));
+    }
+
+    /** Of those, the milliseconds until the phase's ops were queued. */
+    Map<String, Double> hostMillis() {
+        return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(hostMillis));
     }
 }

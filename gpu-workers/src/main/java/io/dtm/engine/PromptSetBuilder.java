@@ -211,25 +211,25 @@ final class PromptSetBuilder {
                 rows[b * tokens + i] = (long) b * length + position;
                 positions[b * tokens + i] = position;
                 for (int k = position + 1; k < length; k++) {
-                    mask[(b * tokens + i) * length + k] = LlamaModel.MASKED;
+                    mask[(b * tokens + i) * length + k] = m.model().maskValue();
                 }
             }
         }
         LlamaModel.Rope rope = m.model().rope(m.manager().create(positions, new Shape(size, tokens)));
         return new LlamaModel.Queries(keep(m.manager().create(rows, new Shape(rows.length)), owner), tokens,
                 new LlamaModel.Rope(keep(rope.cos(), owner), keep(rope.sin(), owner)),
-                keep(m.manager().create(mask, new Shape(size, 1, 1, tokens, length)), owner));
+                keep(m.model().mask(m.manager(), mask, new Shape(size, 1, 1, tokens, length)), owner));
     }
 
-    /** Additive causal mask [T,T] in float32: 0 where key ≤ query, {@link LlamaModel#MASKED} above the diagonal. */
+    /** Additive causal mask [T,T]: 0 where key ≤ query, the mask value above the diagonal. */
     private NDArray causalMask(int length) {
         float[] mask = new float[length * length];
         for (int q = 0; q < length; q++) {
             for (int k = q + 1; k < length; k++) {
-                mask[q * length + k] = LlamaModel.MASKED;
+                mask[q * length + k] = m.model().maskValue();
             }
         }
-        return m.manager().create(mask, new Shape(length, length));
+        return m.model().mask(m.manager(), mask, new Shape(length, length));
     }
 
     private static NDArray keep(NDArray a, NDManager owner) {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# GPU measurements, side by side with the Hugging Face peer in the same call (see README "Measured here").
+# On the GPU machine, from the project root, after `source .gpu/setup.sh` (gpu-workers/gpu/pack.sh packs .gpu):
+#   bash gpu-workers/gpu/bench.sh 1b     exactness (float32 goldens on the GPU), float16 agreement with transformers
+#                                        (and transformers with itself), TinyLlama-1.1B shape: peer vs dtm bench,
+#                                        154 trials at prune 0.5
+#   bash gpu-workers/gpu/bench.sh 7b     Llama-2-7B shape: peer vs dtm bench (-Xmx4g)
+#   bash gpu-workers/gpu/bench.sh 8b     Llama-3-8B shape: load and score with -Xmx4g
+# Logs go to $OUT (the device tool brings them back) or /tmp/dtm-out. Each dtm run's peak GPU memory is sampled with
+# nvidia-smi (PyTorch's caching allocator included: what the process holds, not what its tensors need).
+set -uo pipefail
+MODE=${1:?usage: bench.sh 1b|7b|8b}
+OUT=${OUT:-/tmp/dtm-out}
+mkdir -p "$OUT"
+S=.gpu/shared
+P=cli/src/main/resources/io/dtm/cli/demo-prompts.txt
+export PYTHONUNBUFFERED=1
+
+# peak NAME CMD...: runs CMD, then prints the most GPU memory used meanwhile
+peak() {
+  local name=$1; shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 200 > "$OUT/mem-$name.log" 2>/dev/null &
+  local sampler=$!
+  local t0=$SECONDS
+  "$@"
+  local rc=$?
+  kill $sampler 2>/dev/null; wait $sampler 2>/dev/null
+  echo "== $name: rc $rc, $((SECONDS - t0)) s, peak GPU memory $(sort -n "$OUT/mem-$name.log" | tail -1) MiB"
+  return $rc
+}
+
+case "$MODE" in
+1b)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  echo "== exactness: float32 on the GPU against the transformers goldens"
+  dtm golden --device gpu --model $S/models/tiny-random-llama --golden $S/golden/tiny-random-llama.shared.json | tail -1
+  dtm golden --device gpu --model models/brown-llama-8m --golden $S/golden/brown-llama-8m.shared.json | tail -1
+  echo "== float16 agreement with transformers (56 components at prune 0.5, shared prompts)"
+  dtm golden --device gpu --dtype float16 --model models/brown-llama-8m --golden gpu-workers/gpu/brown-llama-8m.sweep56.json \
+    --out "$OUT/fp16-sweep56.json" | tail -1
+  python3 .gpu/fp16_agreement.py "$OUT/fp16-sweep56.json" models/brown-llama-8m
+  python3 gpu-workers/gpu/fp16_noise.py "$OUT/fp16-sweep56.json" models/brown-llama-8m 2>&1 | grep -v Loading
+  echo "== TinyLlama-1.1B shape"
+  python3 .gpu/make_random_llama.py /tmp/tl models/brown-llama-8m tinyllama-1.1b
+  peak peer-1b python3 .gpu/peer_hf_sweep.py --model /tmp/tl --prompts $P --tokens 64 2>&1 | grep -v Warning
+  peak dtm-1b dtm bench --device gpu --dtype float16 --model /tmp/tl --prompts $P --methods fast,full --profile 8
+  peak dtm-1b-naive dtm bench --device gpu --dtype float16 --model /tmp/tl --prompts $P --methods fast,naive \
+    --components 'model\.layers\.(0|7|14|21)\.mlp\.down_proj'
+  ;;
+7b)
+  echo "== Llama-2-7B shape"
+  python3 .gpu/make_random_llama.py /tmp/l7 models/brown-llama-8m llama-2-7b
+  peak peer-7b python3 .gpu/peer_hf_sweep.py --model /tmp/l7 --prompts $P --tokens 64 2>&1 | grep -v Warning
+  peak dtm-7b env DTM_JAVA_OPTS=-Xmx4g dtm bench --device gpu --dtype float16 --model /tmp/l7 --prompts $P \
+    --methods fast,full --profile 8
+  rm -rf /tmp/l7
+  ;;
+8b)
+  echo "== Llama-3-8B shape: load and score with -Xmx4g"
+  python3 .gpu/make_random_llama.py /tmp/l8 models/brown-llama-8m llama-3-8b
+  peak dtm-8b env DTM_JAVA_OPTS=-Xmx4g dtm bench --device gpu --dtype float16 --model /tmp/l8 --prompts $P \
+    --methods fast --profile 4
+  rm -rf /tmp/l8
+  ;;
+*)
+  echo "unknown mode $MODE" >&2; exit 2 ;;
+esac
