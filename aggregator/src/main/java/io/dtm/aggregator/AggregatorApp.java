@@ -92,8 +92,8 @@ public final class AggregatorApp implements AutoCloseable {
     /**
      * Defaults: application id {@value #DEFAULT_APPLICATION_ID}, no extra client properties, replication factor 1 (a
      * single broker), Kafka Streams' default state directory, 100 ms commits, one stream thread, 5 minutes' grace for
-     * results of a sweep not seen yet, REST on a free port of every interface, advertised as {@code localhost}, no
-     * bearer token.
+     * results of a sweep not seen yet, REST on a free port of 127.0.0.1 only (bind another address to serve other
+     * hosts), advertised as {@code localhost}, no bearer token.
      */
     public static final class Builder {
         private final String bootstrapServers;
@@ -105,7 +105,7 @@ public final class AggregatorApp implements AutoCloseable {
         private long commitIntervalMs = 100;
         private int streamThreads = 1;
         private Duration unknownSweepGrace = AggregatorTopology.DEFAULT_UNKNOWN_SWEEP_GRACE;
-        private String httpBindHost = "0.0.0.0";
+        private String httpBindHost = "127.0.0.1";
         private String httpAdvertisedHost = "localhost";
         private int httpPort;
         private String httpToken;
