@@ -146,10 +146,6 @@ public final class BoundedHttpServer implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
-    public Limits limits() {
-        return limits;
-    }
-
     /** Routes requests under {@code path} to {@code handler}, their body read and capped first. */
     public void route(String path, Handler handler) {
         server.createContext(path, exchange -> {
