@@ -1,5 +1,8 @@
 package io.dtm.aggregator;
 
+import io.dtm.schemas.BrokerWatch;
+import io.dtm.schemas.http.BoundedHttpServer;
+import io.dtm.schemas.http.Health;
 import io.dtm.schemas.registry.SchemaRegistryClient;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
@@ -40,7 +43,7 @@ public final class AggregatorApp implements AutoCloseable {
     public record Config(String bootstrapServers, SchemaRegistryClient registry, String applicationId,
                          Map<String, Object> clientProps, int replicationFactor, Path stateDir, long commitIntervalMs,
                          int streamThreads, Duration unknownSweepGrace, String httpBindHost, String httpAdvertisedHost,
-                         int httpPort) {
+                         int httpPort, String httpToken) {
 
         public Config {
             if (bootstrapServers == null || bootstrapServers.isBlank()) {
@@ -68,6 +71,17 @@ public final class AggregatorApp implements AutoCloseable {
             }
             Objects.requireNonNull(httpBindHost, "httpBindHost");
             Objects.requireNonNull(httpAdvertisedHost, "httpAdvertisedHost");
+            if (httpToken != null && (httpToken.length() < 16 || !httpToken.strip().equals(httpToken))) {
+                throw new IllegalArgumentException("httpToken must be at least 16 characters without surrounding"
+                        + " whitespace");
+            }
+        }
+
+        /** Every Kafka client setting: the extra properties with the bootstrap servers. */
+        Map<String, Object> kafkaProps() {
+            Map<String, Object> props = new java.util.HashMap<>(clientProps);
+            props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+            return props;
         }
 
         public static Builder builder(String bootstrapServers, SchemaRegistryClient registry) {
@@ -78,7 +92,8 @@ public final class AggregatorApp implements AutoCloseable {
     /**
      * Defaults: application id {@value #DEFAULT_APPLICATION_ID}, no extra client properties, replication factor 1 (a
      * single broker), Kafka Streams' default state directory, 100 ms commits, one stream thread, 5 minutes' grace for
-     * results of a sweep not seen yet, REST on a free port of every interface, advertised as {@code localhost}.
+     * results of a sweep not seen yet, REST on a free port of 127.0.0.1 only (bind another address to serve other
+     * hosts), advertised as {@code localhost}, no bearer token.
      */
     public static final class Builder {
         private final String bootstrapServers;
@@ -90,9 +105,10 @@ public final class AggregatorApp implements AutoCloseable {
         private long commitIntervalMs = 100;
         private int streamThreads = 1;
         private Duration unknownSweepGrace = AggregatorTopology.DEFAULT_UNKNOWN_SWEEP_GRACE;
-        private String httpBindHost = "0.0.0.0";
+        private String httpBindHost = "127.0.0.1";
         private String httpAdvertisedHost = "localhost";
         private int httpPort;
+        private String httpToken;
 
         private Builder(String bootstrapServers, SchemaRegistryClient registry) {
             this.bootstrapServers = bootstrapServers;
@@ -154,9 +170,19 @@ public final class AggregatorApp implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The bearer token every REST request but {@code /health} must carry, and that this instance sends when it
+         * forwards a query (all instances share it); null: the API is open.
+         */
+        public Builder httpToken(String httpToken) {
+            this.httpToken = httpToken;
+            return this;
+        }
+
         public Config build() {
             return new Config(bootstrapServers, registry, applicationId, clientProps, replicationFactor, stateDir,
-                    commitIntervalMs, streamThreads, unknownSweepGrace, httpBindHost, httpAdvertisedHost, httpPort);
+                    commitIntervalMs, streamThreads, unknownSweepGrace, httpBindHost, httpAdvertisedHost, httpPort,
+                    httpToken);
         }
     }
 
@@ -164,12 +190,17 @@ public final class AggregatorApp implements AutoCloseable {
     private final AggregatorRestServer rest;
     private final SweepQueryService queries;
     private final HostInfo restAddress;
+    private final BrokerWatch broker;
+    private final AggregatorHealth health;
 
-    private AggregatorApp(KafkaStreams streams, AggregatorRestServer rest, SweepQueryService queries, HostInfo restAddress) {
+    private AggregatorApp(KafkaStreams streams, AggregatorRestServer rest, SweepQueryService queries, HostInfo restAddress,
+                          BrokerWatch broker, AggregatorHealth health) {
         this.streams = streams;
         this.rest = rest;
         this.queries = queries;
         this.restAddress = restAddress;
+        this.broker = broker;
+        this.health = health;
     }
 
     /**
@@ -194,25 +225,34 @@ public final class AggregatorApp implements AutoCloseable {
 
     /** Binds the REST port, starts Kafka Streams, then serves queries. */
     public static AggregatorApp start(Config config) throws IOException {
-        AggregatorRestServer rest = AggregatorRestServer.bind(new InetSocketAddress(config.httpBindHost(), config.httpPort()));
+        AggregatorRestServer rest = AggregatorRestServer.bind(new InetSocketAddress(config.httpBindHost(),
+                config.httpPort()), BoundedHttpServer.Limits.defaults(), config.httpToken());
         HostInfo self = new HostInfo(config.httpAdvertisedHost(), rest.port());
         KafkaStreams streams = null;
+        BrokerWatch broker = null;
         try {
             streams = new KafkaStreams(AggregatorTopology.buildTopology(config.registry(), config.unknownSweepGrace()), streamsProperties(config, self));
+            broker = BrokerWatch.start(config.kafkaProps(), BrokerWatch.DEFAULT_INTERVAL);
+            AggregatorHealth health = new AggregatorHealth(streams::state, broker::problem);
             streams.setStateListener((now, before) -> log.info("aggregator state {} -> {}", before, now));
             streams.setUncaughtExceptionHandler(e -> {
                 // EOS aborts the failed transaction, so a replaced thread resumes from the last commit; transient
-                // causes (an unreachable schema registry) heal that way instead of stopping the aggregator.
+                // causes (an unreachable schema registry) heal that way instead of stopping the aggregator. One that
+                // keeps failing turns health DOWN.
                 log.error("aggregator stream thread failed; replacing it", e);
+                health.threadFailed(e);
                 return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
             });
-            SweepQueryService queries = SweepQueryService.forStreams(streams, self);
+            SweepQueryService queries = SweepQueryService.forStreams(streams, self, config.httpToken());
             streams.start();
-            rest.start(queries, streams::state);
+            rest.start(queries, health::health);
             log.info("aggregator {} started; REST API at {}:{}", config.applicationId(), self.host(), self.port());
-            return new AggregatorApp(streams, rest, queries, self);
+            return new AggregatorApp(streams, rest, queries, self, broker, health);
         } catch (RuntimeException e) {
             rest.close();
+            if (broker != null) {
+                broker.close();
+            }
             if (streams != null) {
                 streams.close(CLOSE_TIMEOUT);
             }
@@ -234,9 +274,15 @@ public final class AggregatorApp implements AutoCloseable {
         return streams.state();
     }
 
+    /** What {@code GET /health} answers. */
+    public Health health() {
+        return health.health();
+    }
+
     @Override
     public void close() {
         rest.close();
+        broker.close();
         streams.close(CLOSE_TIMEOUT);
     }
 }

@@ -2,21 +2,19 @@ package io.dtm.aggregator;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
-import org.apache.kafka.streams.KafkaStreams;
+import io.dtm.schemas.http.BoundedHttpServer;
+import io.dtm.schemas.http.Health;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
 /**
@@ -25,27 +23,24 @@ import java.util.function.Supplier;
  *   <li>{@code GET /sweeps/{sweepId}/ranking[?round=R]}: a round's ranking, the latest round when {@code round} is
  *   absent ({@link RankingView});</li>
  *   <li>{@code GET /sweeps/{sweepId}/schedule}: every decided step and the cumulative schedule ({@link ScheduleView});</li>
- *   <li>{@code GET /health}: 200 while Kafka Streams runs or rebalances, 503 otherwise.</li>
+ *   <li>{@code GET /health}: 200 UP, or 503 DOWN with the problems ({@link AggregatorHealth}).</li>
  * </ul>
- * Errors are {@code {"error": "..."}}: 400 for a bad request, 404 for an unknown sweep or round, 503 while the owner
- * of a sweep cannot be asked. Any instance answers any sweep: {@link SweepQueryService} forwards to the owner.
+ * Errors are {@code {"error": "..."}}: 400 for a bad request, 401 without the bearer token (when one is set; health
+ * needs none), 404 for an unknown sweep or round, 413 for a body over the limit, 503 while the owner of a sweep cannot
+ * be asked. Any instance answers any sweep: {@link SweepQueryService} forwards to the owner. The server's threads,
+ * queue, read deadline and body size are bounded ({@link BoundedHttpServer}).
  */
 public final class AggregatorRestServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AggregatorRestServer.class);
 
-    /** Forwarded requests wait on another instance; a few threads keep one slow owner from blocking health checks. */
-    private static final int THREADS = 4;
-
-    private final HttpServer server;
-    private final ExecutorService executor = Executors.newFixedThreadPool(THREADS, r -> {
-        Thread t = new Thread(r, "dtm-aggregator-http");
-        t.setDaemon(true);
-        return t;
-    });
+    private final BoundedHttpServer server;
+    /** The expected {@code Authorization} header, or null when the API is open. */
+    private final byte[] authorization;
     private final ObjectMapper json = new ObjectMapper();
 
-    private AggregatorRestServer(HttpServer server) {
+    private AggregatorRestServer(BoundedHttpServer server, String token) {
         this.server = server;
+        this.authorization = token == null ? null : bearer(token).getBytes(StandardCharsets.UTF_8);
     }
 
     /**
@@ -53,34 +48,45 @@ public final class AggregatorRestServer implements AutoCloseable {
      * Streams starts, as it is advertised to the other instances as {@code application.server}.
      */
     public static AggregatorRestServer bind(InetSocketAddress address) throws IOException {
-        return new AggregatorRestServer(HttpServer.create(address, 0));
+        return bind(address, BoundedHttpServer.Limits.defaults(), null);
+    }
+
+    /** @param token the bearer token every request but {@code /health} must carry; null: none */
+    public static AggregatorRestServer bind(InetSocketAddress address, BoundedHttpServer.Limits limits, String token)
+            throws IOException {
+        return new AggregatorRestServer(BoundedHttpServer.bind(address, limits, "dtm-aggregator-http"), token);
+    }
+
+    /** The {@code Authorization} header value that carries {@code token}. */
+    static String bearer(String token) {
+        return "Bearer " + token;
     }
 
     public int port() {
-        return server.getAddress().getPort();
+        return server.port();
     }
 
-    public void start(SweepQueryService queries, Supplier<KafkaStreams.State> state) {
-        server.createContext("/health", exchange -> handle(exchange, () -> health(state.get())));
-        server.createContext("/sweeps/", exchange -> handle(exchange, () -> sweep(exchange, queries)));
-        server.createContext("/", exchange -> handle(exchange, () -> error(404, "no such resource")));
-        server.setExecutor(executor);
+    public void start(SweepQueryService queries, Supplier<Health> health) {
+        server.route("/health", (exchange, body) -> {
+            if (!"GET".equals(exchange.getRequestMethod())) {
+                send(exchange, error(405, "only GET is supported"));
+            } else {
+                health.get().send(exchange);
+            }
+        });
+        server.route("/sweeps/", (exchange, body) -> handle(exchange, () -> sweep(exchange, queries)));
+        server.route("/", (exchange, body) -> handle(exchange, () -> error(404, "no such resource")));
         server.start();
-        log.info("aggregator REST API listening on port {}", port());
+        log.info("aggregator REST API listening on port {}{}", port(), authorization == null ? ""
+                : " (bearer token required)");
     }
 
     @Override
     public void close() {
-        server.stop(0);
-        executor.shutdownNow();
+        server.close();
     }
 
     private record Response(int status, Object body) {}
-
-    private static Response health(KafkaStreams.State state) {
-        boolean up = state.isRunningOrRebalancing();
-        return new Response(up ? 200 : 503, Map.of("status", up ? "UP" : "DOWN", "state", state.name()));
-    }
 
     private static Response sweep(HttpExchange exchange, SweepQueryService queries) {
         String[] parts = exchange.getRequestURI().getRawPath().substring("/sweeps/".length()).split("/", -1);
@@ -132,7 +138,8 @@ public final class AggregatorRestServer implements AutoCloseable {
     private void handle(HttpExchange exchange, Supplier<Response> route) throws IOException {
         Response response;
         try {
-            response = "GET".equals(exchange.getRequestMethod()) ? route.get() : error(405, "only GET is supported");
+            response = !authorized(exchange) ? error(401, "this API needs the bearer token (Authorization: Bearer ...)")
+                    : "GET".equals(exchange.getRequestMethod()) ? route.get() : error(405, "only GET is supported");
         } catch (IllegalArgumentException e) {
             response = error(400, e.getMessage());
         } catch (QueryUnavailableException e) {
@@ -141,11 +148,23 @@ public final class AggregatorRestServer implements AutoCloseable {
             log.error("query {} failed", exchange.getRequestURI(), e);
             response = error(500, "internal error: " + e);
         }
-        byte[] body = json.writeValueAsBytes(response.body());
-        exchange.getResponseHeaders().set("Content-Type", "application/json");
-        exchange.sendResponseHeaders(response.status(), body.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(body);
+        send(exchange, response);
+    }
+
+    private void send(HttpExchange exchange, Response response) throws IOException {
+        if (response.status() == 401) {
+            exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer");
         }
+        BoundedHttpServer.respond(exchange, response.status(), "application/json",
+                json.writeValueAsBytes(response.body()));
+    }
+
+    private boolean authorized(HttpExchange exchange) {
+        if (authorization == null) {
+            return true;
+        }
+        String given = exchange.getRequestHeaders().getFirst("Authorization");
+        // constant time, so the token cannot be guessed byte by byte from response times
+        return given != null && MessageDigest.isEqual(authorization, given.getBytes(StandardCharsets.UTF_8));
     }
 }

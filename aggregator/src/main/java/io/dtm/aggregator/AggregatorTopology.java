@@ -32,7 +32,9 @@ import java.time.Duration;
  * The aggregator's topology. Two stages:
  * <ol>
  *   <li>{@code sweeps} and {@code divergences} are read as raw bytes and re-keyed by sweep id into one repartition
- *   topic ({@link #EVENTS_BY_SWEEP}); values that do not decode go to {@link Topics#DEAD_LETTERS}. Divergences are
+ *   topic ({@link #EVENTS_BY_SWEEP}); values that do not decode go to {@link Topics#DEAD_LETTERS}. The workers' dead
+ *   letters of trial shards are read back from there and re-keyed by their sweep too ({@link FailedTrialKeyProcessor}),
+ *   so a sweep one of whose trials cannot be scored fails with the reason instead of stalling. Divergences are
  *   keyed by trial shard on their topic, and one topic for both kinds keeps a sweep's definition and its results in one
  *   partition, in order, without relying on two topics being co-partitioned.</li>
  *   <li>{@link SweepProcessor} keeps all state of a sweep in the stores below and writes {@link Topics#RANKINGS},
@@ -58,7 +60,10 @@ public final class AggregatorTopology {
     public static final String PENDING_STEP_STORE = "pending-steps";
     /** sweepId/round → the published ScheduleStep. */
     public static final String STEP_STORE = "schedule-steps";
-    /** sweepId/trialId/shard → a result that arrived before its sweep, timestamped when it was parked. */
+    /**
+     * sweepId/trialId/shard (+ "/failed" for a dead-lettered trial) → a result or a failed trial that arrived before
+     * its sweep, timestamped when it was parked.
+     */
     public static final String PARKED_STORE = "parked-results";
 
     /** How long a result may wait for its sweep's definition by default (see {@link SweepProcessor}). */
@@ -77,6 +82,7 @@ public final class AggregatorTopology {
         Serde<SweepRequest> sweepSerde = AvroSerdes.serde(SweepRequest.class, registry);
         Serde<DivergenceResult> resultSerde = AvroSerdes.serde(DivergenceResult.class, registry);
         Serde<DeadLetter> deadLetterSerde = AvroSerdes.serde(DeadLetter.class, registry);
+        Serde<ComponentTrial> trialSerde = AvroSerdes.serde(ComponentTrial.class, registry);
 
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SWEEP_STORE), keys, sweepSerde));
@@ -101,9 +107,13 @@ public final class AggregatorTopology {
                 .stream(Topics.DIVERGENCES, Consumed.with(keys, raw).withName("divergences-source"))
                 .process(() -> new SweepKeyProcessor<>(SweepEventKind.DIVERGENCE, resultSerde.deserializer(),
                         DivergenceResult::getSweepId), Named.as("key-divergences-by-sweep"));
+        KStream<String, SpecificRecord> failedTrials = builder
+                .stream(Topics.DEAD_LETTERS, Consumed.with(keys, raw).withName("dead-letters-source"))
+                .process(() -> new FailedTrialKeyProcessor(deadLetterSerde.deserializer(), trialSerde.deserializer()),
+                        Named.as("key-failed-trials-by-sweep"));
 
-        KStream<String, SweepEvent> events = route(sweeps.merge(results, Named.as("sweep-events")), "keyed-",
-                deadLetterSerde)
+        KStream<String, SweepEvent> events = route(sweeps.merge(results, Named.as("sweep-events"))
+                        .merge(failedTrials, Named.as("sweep-events-and-failures")), "keyed-", deadLetterSerde)
                 .defaultBranch(Branched.as("events"))
                 .get("keyed-events")
                 .mapValues(v -> (SweepEvent) v, Named.as("as-sweep-event"))
@@ -112,13 +122,14 @@ public final class AggregatorTopology {
                         .withValueSerde(eventSerde));
 
         KStream<String, SpecificRecord> outputs = events.process(
-                () -> new SweepProcessor(sweepSerde.deserializer(), resultSerde.deserializer(), unknownSweepGrace),
+                () -> new SweepProcessor(sweepSerde.deserializer(), resultSerde.deserializer(),
+                        deadLetterSerde.deserializer(), trialSerde.deserializer(), unknownSweepGrace),
                 Named.as("sweep-state"),
                 SWEEP_STORE, SHARD_STORE, ROUND_STORE, RANKING_STORE, PENDING_STEP_STORE, STEP_STORE, PARKED_STORE);
         BranchedKStream<String, SpecificRecord> routed = route(outputs, "out-", deadLetterSerde);
         to(routed, "out-", RankingUpdate.class, Topics.RANKINGS, AvroSerdes.serde(RankingUpdate.class, registry), "rankings");
         to(routed, "out-", ScheduleStep.class, Topics.SCHEDULE, AvroSerdes.serde(ScheduleStep.class, registry), "schedule");
-        to(routed, "out-", ComponentTrial.class, Topics.TRIALS, AvroSerdes.serde(ComponentTrial.class, registry), "trials");
+        to(routed, "out-", ComponentTrial.class, Topics.TRIALS, trialSerde, "trials");
         routed.noDefaultBranch();
         return builder.build();
     }

@@ -3,19 +3,27 @@ package io.dtm.aggregator;
 import io.dtm.aggregator.avro.RoundState;
 import io.dtm.producers.TrialPlanner;
 import io.dtm.schemas.avro.DivergenceResult;
+import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.SweepRequest;
 
 import java.util.List;
 
 /**
  * Checks a divergence result against the sweep and the round it claims to belong to. A result that passes is one shard
- * of a trial the aggregator planned, covering exactly that shard's prompts, so the shards of a trial concatenate to
- * every prompt exactly once and can be summarised without further checks.
+ * of a trial the aggregator planned, covering exactly that shard's prompts, and its content (kind, component,
+ * compression, round, on the round's schedule) is what its trial id encodes: the id is recomputed from it, so a result
+ * cannot claim a planned trial's id for another component or compression. The shards of a trial therefore concatenate
+ * to every prompt exactly once and can be summarised without further checks.
  */
 final class ResultChecks {
     private ResultChecks() {}
 
-    static void check(DivergenceResult result, SweepRequest sweep, RoundState round) throws RejectedRecord {
+    /**
+     * @param schedule the schedule the result's trial runs on top of (see {@code SweepProcessor}); null when the round
+     *                 has none yet, which no result can match
+     */
+    static void check(DivergenceResult result, SweepRequest sweep, RoundState round, List<ScheduleEntry> schedule)
+            throws RejectedRecord {
         List<Integer> fdt = result.getFdt();
         List<Double> sdt = result.getSdt();
         if (fdt.size() != sdt.size()) {
@@ -52,6 +60,13 @@ final class ResultChecks {
                             + result.getRound());
                 }
             }
+        }
+        String expected = schedule == null ? null : TrialPlanner.trialId(result.getSweepId(), result.getRound(),
+                result.getKind(), result.getComponent(), result.getCompression(), schedule);
+        if (!result.getTrialId().equals(expected)) {
+            throw new RejectedRecord("trial id " + result.getTrialId() + " does not match the result's content: "
+                    + result.getKind() + " " + result.getComponent() + " " + result.getCompression() + " in round "
+                    + result.getRound() + (expected == null ? " has no schedule to run on yet" : " is trial " + expected));
         }
     }
 

@@ -7,14 +7,21 @@ import java.util.List;
 
 /**
  * A sweep's progress as the query API returns it: every decided step in round order, the cumulative schedule after
- * the last of them, the round in progress ({@code currentRound}) and whether the sweep has stopped, and why.
+ * the last of them, the round in progress ({@code currentRound}) and whether the sweep has stopped, and why; a failed
+ * sweep ({@code stopReason} "failed") says which trial could not be scored and why in {@code failure}.
  */
 public record ScheduleView(String sweepId, int rounds, int currentRound, List<Step> steps, List<Entry> schedule,
-                           boolean finished, String stopReason) {
+                           boolean finished, String stopReason, String failure) {
 
     public ScheduleView {
         steps = List.copyOf(steps);
         schedule = List.copyOf(schedule);
+    }
+
+    /** A sweep that has not failed. */
+    public ScheduleView(String sweepId, int rounds, int currentRound, List<Step> steps, List<Entry> schedule,
+                        boolean finished, String stopReason) {
+        this(sweepId, rounds, currentRound, steps, schedule, finished, stopReason, "");
     }
 
     public record Entry(String component, String compression) {

@@ -9,7 +9,9 @@ public enum StopReason {
     /** Every component is fully pruned or in int8: no candidate is left to try. */
     NO_ACTIONS("no_actions"),
     /** No candidate of the round scored above the FDTM floor, so nothing could be committed. */
-    FDTM_FLOOR("fdtm_floor");
+    FDTM_FLOOR("fdtm_floor"),
+    /** A trial of the round could not be scored (a worker dead-lettered it): {@code ScheduleStep.failure} says why. */
+    FAILED("failed");
 
     private final String code;
 

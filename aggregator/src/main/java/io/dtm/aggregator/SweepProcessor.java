@@ -2,6 +2,7 @@ package io.dtm.aggregator;
 
 import io.dtm.aggregator.avro.RoundState;
 import io.dtm.aggregator.avro.SweepEvent;
+import io.dtm.aggregator.avro.SweepEventKind;
 import io.dtm.producers.CommitRule;
 import io.dtm.producers.Ranking;
 import io.dtm.producers.SweepRequests;
@@ -10,6 +11,7 @@ import io.dtm.schemas.CompressionSpec;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.DeadLetter;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.RankingEntry;
 import io.dtm.schemas.avro.RankingUpdate;
@@ -49,6 +51,9 @@ import java.util.stream.Collectors;
  * different tasks, and after downtime those tasks catch up at their own pace. Such a result is parked and replayed when
  * the sweep arrives; only one still unclaimed after {@code unknownSweepGrace} is dead-lettered as naming an unknown
  * sweep.
+ *
+ * <p>A trial shard a worker dead-letters fails its sweep, if its round still waits for it: the round can never
+ * complete, and a failed sweep that says why beats one that waits forever.
  */
 final class SweepProcessor implements Processor<String, SweepEvent, String, SpecificRecord> {
     private static final Logger log = LoggerFactory.getLogger(SweepProcessor.class);
@@ -58,6 +63,8 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
 
     private final Deserializer<SweepRequest> sweepDeserializer;
     private final Deserializer<DivergenceResult> resultDeserializer;
+    private final Deserializer<DeadLetter> deadLetterDeserializer;
+    private final Deserializer<ComponentTrial> trialDeserializer;
     private final Duration unknownSweepGrace;
     private final StringSerializer keySerializer = new StringSerializer();
     private ProcessorContext<String, SpecificRecord> context;
@@ -70,9 +77,12 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
     private TimestampedKeyValueStore<String, SweepEvent> parked;
 
     SweepProcessor(Deserializer<SweepRequest> sweepDeserializer, Deserializer<DivergenceResult> resultDeserializer,
+                   Deserializer<DeadLetter> deadLetterDeserializer, Deserializer<ComponentTrial> trialDeserializer,
                    Duration unknownSweepGrace) {
         this.sweepDeserializer = sweepDeserializer;
         this.resultDeserializer = resultDeserializer;
+        this.deadLetterDeserializer = deadLetterDeserializer;
+        this.trialDeserializer = trialDeserializer;
         this.unknownSweepGrace = unknownSweepGrace;
     }
 
@@ -95,7 +105,21 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         SweepEvent event = record.value();
         switch (event.getKind()) {
             case SWEEP -> handle(record, event, () -> onSweep(record, event));
-            case DIVERGENCE -> handle(record, event, () -> onResult(record, event));
+            case DIVERGENCE, TRIAL_FAILED -> onSweepEvent(record, event);
+        }
+    }
+
+    /** A result or a failed trial of a sweep; a failed trial is never dead-lettered again (see below). */
+    private void onSweepEvent(Record<String, SweepEvent> record, SweepEvent event) {
+        if (event.getKind() == SweepEventKind.DIVERGENCE) {
+            handle(record, event, () -> onResult(record, event));
+            return;
+        }
+        try {
+            onTrialFailed(record, event);
+        } catch (RejectedRecord e) {
+            log.warn("ignoring dead letter at {}-{}@{}: {}", event.getSourceTopic(), event.getPartition(),
+                    event.getOffset(), e.getMessage());
         }
     }
 
@@ -154,8 +178,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         }
         for (KeyValue<String, ValueAndTimestamp<SweepEvent>> entry : waiting) {
             parked.delete(entry.key);
-            SweepEvent event = entry.value.value();
-            handle(record, event, () -> onResult(record, event));
+            onSweepEvent(record, entry.value.value());
         }
     }
 
@@ -170,8 +193,15 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         }
         for (KeyValue<String, ValueAndTimestamp<SweepEvent>> entry : expired) {
             parked.delete(entry.key);
-            deadLetter(now, entry.value.value(), "unknown sweep " + entry.key.substring(0, entry.key.indexOf('/'))
-                    + " (no definition within " + unknownSweepGrace.toSeconds() + " s)");
+            String sweepId = entry.key.substring(0, entry.key.indexOf('/'));
+            SweepEvent event = entry.value.value();
+            if (event.getKind() == SweepEventKind.TRIAL_FAILED) {
+                log.warn("dropping the dead letter at {}-{}@{}: its sweep {} never arrived", event.getSourceTopic(),
+                        event.getPartition(), event.getOffset(), sweepId);
+            } else {
+                deadLetter(now, event, "unknown sweep " + sweepId + " (no definition within "
+                        + unknownSweepGrace.toSeconds() + " s)");
+            }
         }
     }
 
@@ -183,8 +213,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         SweepRequest sweep = sweeps.get(result.getSweepId());
         if (sweep == null) {
             log.info("parking a result of unknown sweep {} until its definition arrives", result.getSweepId());
-            String parkKey = result.getSweepId() + "/" + Topics.shardKey(result.getTrialId(), result.getShard());
-            parked.put(parkKey, ValueAndTimestamp.make(event, context.currentSystemTimeMs()));
+            park(result.getSweepId() + "/" + Topics.shardKey(result.getTrialId(), result.getShard()), event);
             return;
         }
         String roundKey = Topics.roundKey(result.getSweepId(), result.getRound());
@@ -192,7 +221,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         if (round == null) {
             throw new RejectedRecord("round " + result.getRound() + " of sweep " + result.getSweepId() + " has not started");
         }
-        ResultChecks.check(result, sweep, round);
+        ResultChecks.check(result, sweep, round, scheduleOf(sweep, result.getRound(), result.getKind()));
         shards.put(Topics.shardKey(result.getTrialId(), result.getShard()), result);
         TrialProgress progress = TrialProgress.of(shardsOf(result.getTrialId())).orElseThrow();
         if (result.getKind() == TrialKind.CANDIDATE) {
@@ -200,6 +229,68 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         } else if (progress.complete()) {
             onScheduleMeasured(record, sweep, result.getRound(), progress);
         }
+    }
+
+    /**
+     * A worker could not score one of the sweep's trial shards, so the round it belongs to can never complete: the
+     * sweep stops, failed, with the dead letter's reason in its last step, which the query API shows. A dead letter of
+     * a trial whose round no longer waits for it (already decided or measured) changes nothing.
+     */
+    private void onTrialFailed(Record<String, SweepEvent> record, SweepEvent event) throws RejectedRecord {
+        DeadLetter letter = RejectedRecord.decode(deadLetterDeserializer, event.getSourceTopic(),
+                bytes(event.getPayload()));
+        ComponentTrial trial = RejectedRecord.decode(trialDeserializer, Topics.TRIALS, bytes(letter.getPayload()));
+        SweepRequest sweep = sweeps.get(trial.getSweepId());
+        if (sweep == null) {
+            park(trial.getSweepId() + "/" + Topics.shardKey(trial.getTrialId(), trial.getShard()) + "/failed", event);
+            return;
+        }
+        String roundKey = Topics.roundKey(sweep.getSweepId(), trial.getRound());
+        RoundState round = rounds.get(roundKey);
+        boolean awaited = round != null && (trial.getKind() == TrialKind.CANDIDATE
+                ? !round.getDecided() && round.getCandidates().contains(trial.getTrialId())
+                : trial.getTrialId().equals(round.getMeasureTrialId()) && pendingSteps.get(roundKey) != null);
+        if (!awaited) {
+            log.info("sweep {}: trial {} was dead-lettered, but round {} does not wait for it", sweep.getSweepId(),
+                    trial.getTrialId(), trial.getRound());
+            return;
+        }
+        String failure = "trial " + trial.getTrialId() + " shard " + trial.getShard() + " ("
+                + (trial.getKind() == TrialKind.CANDIDATE ? trial.getComponent() + " " + trial.getCompression()
+                : "schedule measure") + ") of round " + trial.getRound() + " was dead-lettered by "
+                + (letter.getService().isEmpty() ? "a worker" : letter.getService()) + ": " + letter.getReason();
+        log.warn("sweep {} failed: {}", sweep.getSweepId(), failure);
+        round.setDecided(true);
+        rounds.put(roundKey, round);
+        pendingSteps.delete(roundKey);
+        ScheduleStep stop = unchangedStop(sweep, trial.getRound(), StopReason.FAILED);
+        stop.setFailure(failure);
+        steps.put(roundKey, stop);
+        context.forward(record.withKey(roundKey).withValue(stop));
+    }
+
+    private void park(String key, SweepEvent event) {
+        parked.put(key, ValueAndTimestamp.make(event, context.currentSystemTimeMs()));
+    }
+
+    /**
+     * The schedule a trial of round {@code roundNo} runs on top of: for candidates, the schedule the previous round
+     * ended with; for the measure, the round's new schedule. Null when there is none (yet), which no result matches.
+     */
+    private List<ScheduleEntry> scheduleOf(SweepRequest sweep, int roundNo, TrialKind kind) {
+        if (kind == TrialKind.CANDIDATE) {
+            if (roundNo == 0) {
+                return List.of();
+            }
+            ScheduleStep before = steps.get(Topics.roundKey(sweep.getSweepId(), roundNo - 1));
+            return before == null ? null : before.getSchedule();
+        }
+        String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
+        ScheduleStep step = pendingSteps.get(roundKey);
+        if (step == null) {
+            step = steps.get(roundKey);
+        }
+        return step == null ? null : step.getSchedule();
     }
 
     /**
@@ -259,12 +350,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
 
         if (chosen.isEmpty() && rule.commitsAny()) {
             rounds.put(roundKey, round);
-            // The schedule is unchanged, so its last measurement stands; an empty schedule is the base model itself.
-            ScheduleStep stop = step(sweep, roundNo, List.of(), schedule);
-            stop.setFdtm(before == null ? sweep.getTokens() : before.getFdtm());
-            stop.setSdtm(before == null ? 0.0 : before.getSdtm());
-            stop.setLast(true);
-            stop.setStopReason(StopReason.FDTM_FLOOR.code());
+            ScheduleStep stop = unchangedStop(sweep, roundNo, StopReason.FDTM_FLOOR);
             steps.put(roundKey, stop);
             return List.of(record.withKey(roundKey).withValue(stop));
         }
@@ -276,6 +362,20 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         rounds.put(roundKey, round);
         pendingSteps.put(roundKey, step(sweep, roundNo, committed, next));
         return trialRecords(record, measure);
+    }
+
+    /**
+     * The last step of a sweep that stops in {@code roundNo} with its schedule unchanged: nothing committed, and the
+     * schedule's last measurement stands (an empty schedule is the base model itself).
+     */
+    private ScheduleStep unchangedStop(SweepRequest sweep, int roundNo, StopReason reason) {
+        ScheduleStep before = roundNo == 0 ? null : steps.get(Topics.roundKey(sweep.getSweepId(), roundNo - 1));
+        ScheduleStep stop = step(sweep, roundNo, List.of(), before == null ? List.of() : before.getSchedule());
+        stop.setFdtm(before == null ? sweep.getTokens() : before.getFdtm());
+        stop.setSdtm(before == null ? 0.0 : before.getSdtm());
+        stop.setLast(true);
+        stop.setStopReason(reason.code());
+        return stop;
     }
 
     /** The round's schedule is measured: publish its step once, then plan the next round unless the sweep is done. */
@@ -356,7 +456,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         return RankingUpdate.newBuilder(b).setUpdatedAtMs(a.getUpdatedAtMs()).build().equals(a);
     }
 
-    private static byte[] bytes(ByteBuffer buffer) {
+    static byte[] bytes(ByteBuffer buffer) {
         ByteBuffer copy = buffer.duplicate();
         byte[] bytes = new byte[copy.remaining()];
         copy.get(bytes);

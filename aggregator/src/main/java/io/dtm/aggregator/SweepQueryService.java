@@ -59,20 +59,28 @@ public final class SweepQueryService {
     private final OwnerLocator owners;
     private final StoreProvider stores;
     private final HttpClient http;
+    /** The bearer token the instances' APIs require, or null. */
+    private final String token;
     private final ObjectMapper json = new ObjectMapper();
 
     public SweepQueryService(HostInfo self, OwnerLocator owners, StoreProvider stores, HttpClient http) {
+        this(self, owners, stores, http, null);
+    }
+
+    /** @param token the bearer token the other instances' APIs require (they share one); null: none */
+    public SweepQueryService(HostInfo self, OwnerLocator owners, StoreProvider stores, HttpClient http, String token) {
         this.self = self;
         this.owners = owners;
         this.stores = stores;
         this.http = http;
+        this.token = token;
     }
 
     /**
      * Queries through a running {@link KafkaStreams}. Every store is partitioned by sweep id, so the owner of any of a
      * sweep's keys is found by looking the sweep id itself up.
      */
-    public static SweepQueryService forStreams(KafkaStreams streams, HostInfo self) {
+    public static SweepQueryService forStreams(KafkaStreams streams, HostInfo self, String token) {
         StringSerializer keys = new StringSerializer();
         OwnerLocator owners = sweepId -> {
             try {
@@ -90,7 +98,7 @@ public final class SweepQueryService {
             }
         };
         return new SweepQueryService(self, owners, stores,
-                HttpClient.newBuilder().connectTimeout(REMOTE_TIMEOUT).build());
+                HttpClient.newBuilder().connectTimeout(REMOTE_TIMEOUT).build(), token);
     }
 
     /**
@@ -169,16 +177,20 @@ public final class SweepQueryService {
                 latestRound(stores.<RoundState>store(AggregatorTopology.ROUND_STORE), sweepId),
                 steps.stream().map(ScheduleView.Step::of).toList(),
                 last == null ? List.of() : ScheduleView.Entry.of(last.getSchedule()),
-                last != null && last.getLast(), last == null ? "" : last.getStopReason()));
+                last != null && last.getLast(), last == null ? "" : last.getStopReason(),
+                last == null ? "" : last.getFailure()));
     }
 
     private <T> Optional<T> remote(HostInfo owner, String path, Class<T> type) {
         URI uri = URI.create("http://" + address(owner) + path);
-        HttpRequest request = HttpRequest.newBuilder(uri).timeout(REMOTE_TIMEOUT).header(FORWARDED_HEADER, "true").GET()
-                .build();
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(REMOTE_TIMEOUT).header(FORWARDED_HEADER, "true")
+                .GET();
+        if (token != null) {
+            request.header("Authorization", AggregatorRestServer.bearer(token));
+        }
         HttpResponse<String> response;
         try {
-            response = http.send(request, HttpResponse.BodyHandlers.ofString());
+            response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {
             throw new QueryUnavailableException("owner " + address(owner) + " did not answer " + path + ": " + e, e);
         } catch (InterruptedException e) {

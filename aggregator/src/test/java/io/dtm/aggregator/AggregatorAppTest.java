@@ -7,6 +7,8 @@ import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.SweepRequest;
+import io.dtm.schemas.registry.HttpSchemaRegistryClient;
+import io.dtm.schemas.registry.KafkaSchemaRegistryServer;
 import io.dtm.schemas.registry.SchemaRegistryCore;
 import io.dtm.schemas.serde.AvroSerdes;
 import org.apache.kafka.clients.admin.Admin;
@@ -124,6 +126,53 @@ class AggregatorAppTest {
             assertEquals(200, response.statusCode(), response.body());
             assertTrue(response.body().contains("\"component\":\"a\""), response.body());
             assertEquals(Optional.empty(), app.queries().ranking("unknown", OptionalInt.empty()));
+        }
+    }
+
+    /**
+     * Issue 8, item 1: Kafka Streams replaces a failed stream thread and keeps reporting RUNNING, so a thread that
+     * fails over and over (here: the schema registry is gone, and every record needs it) used to look healthy.
+     */
+    @Test
+    void aStreamThreadThatKeepsFailingTurnsHealthDown(@TempDir Path stateDir) throws Exception {
+        Map<String, Object> kafka = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers());
+        KafkaSchemaRegistryServer registry = KafkaSchemaRegistryServer.start(kafka, "127.0.0.1", 0);
+        byte[] sweep = AvroSerdes.serializer(SweepRequest.class, new HttpSchemaRegistryClient(registry.url()))
+                .serialize(Topics.SWEEPS, AggregatorDriver.sweep().setSweepId("s-health").build());
+        AggregatorApp.Config config = AggregatorApp.Config.builder(cluster.bootstrapServers(),
+                        new HttpSchemaRegistryClient(registry.url()))
+                .applicationId("dtm-aggregator-health").stateDir(stateDir)
+                // a replaced thread rejoins once its predecessor's session expired: the broker's minimum, for speed
+                .clientProps(Map.of("session.timeout.ms", 6000, "heartbeat.interval.ms", 1000))
+                .httpBindHost("127.0.0.1").httpAdvertisedHost("127.0.0.1").build();
+        try (AggregatorApp app = AggregatorApp.start(config)) {
+            await("the aggregator runs", () -> app.state() == KafkaStreams.State.RUNNING);
+            await("it reports UP", () -> health(app).statusCode() == 200);
+
+            registry.close();
+            try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
+                    ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers()), new StringSerializer(),
+                    new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+                producer.send(new ProducerRecord<>(Topics.SWEEPS, "s-health", sweep)).get();
+            }
+            await("it reports DOWN", () -> health(app).statusCode() == 503);
+            HttpResponse<String> down = health(app);
+            assertTrue(down.body().contains("stream threads failed"), down.body());
+            assertTrue(down.body().contains("\"state\":\"" + app.state().name()), down.body());
+        } finally {
+            registry.close();
+        }
+    }
+
+    private static HttpResponse<String> health(AggregatorApp app) {
+        try {
+            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                    + app.restAddress().port() + "/health")).build(), HttpResponse.BodyHandlers.ofString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
         }
     }
 

@@ -44,6 +44,8 @@ final class AggregatorDriver implements AutoCloseable {
     final TestInputTopic<String, SweepRequest> sweeps;
     final TestInputTopic<String, DivergenceResult> results;
     final TestInputTopic<String, byte[]> rawResults;
+    final TestInputTopic<String, DeadLetter> deadLetterInput;
+    final TestInputTopic<String, byte[]> rawDeadLetterInput;
     final TestOutputTopic<String, RankingUpdate> rankings;
     final TestOutputTopic<String, ScheduleStep> steps;
     final TestOutputTopic<String, ComponentTrial> trials;
@@ -70,6 +72,8 @@ final class AggregatorDriver implements AutoCloseable {
         sweeps = driver.createInputTopic(Topics.SWEEPS, keys, AvroSerdes.serializer(SweepRequest.class, registry));
         results = driver.createInputTopic(Topics.DIVERGENCES, keys, AvroSerdes.serializer(DivergenceResult.class, registry));
         rawResults = driver.createInputTopic(Topics.DIVERGENCES, keys, new ByteArraySerializer());
+        deadLetterInput = driver.createInputTopic(Topics.DEAD_LETTERS, keys, AvroSerdes.serializer(DeadLetter.class, registry));
+        rawDeadLetterInput = driver.createInputTopic(Topics.DEAD_LETTERS, keys, new ByteArraySerializer());
         rankings = driver.createOutputTopic(Topics.RANKINGS, keyReader, AvroSerdes.deserializer(RankingUpdate.class, registry));
         steps = driver.createOutputTopic(Topics.SCHEDULE, keyReader, AvroSerdes.deserializer(ScheduleStep.class, registry));
         trials = driver.createOutputTopic(Topics.TRIALS, keyReader, AvroSerdes.deserializer(ComponentTrial.class, registry));

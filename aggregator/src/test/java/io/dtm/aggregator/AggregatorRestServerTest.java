@@ -3,6 +3,7 @@ package io.dtm.aggregator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dtm.producers.TrialPlanner;
+import io.dtm.schemas.http.Health;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;
 import org.apache.kafka.streams.KafkaStreams;
@@ -48,9 +49,9 @@ class AggregatorRestServerTest {
         ownerHost = new HostInfo("127.0.0.1", owner.port());
         HostInfo forwarderHost = new HostInfo("127.0.0.1", forwarder.port());
         owner.start(new SweepQueryService(ownerHost, sweepId -> Optional.of(ownerHost), agg.driver::getKeyValueStore, http),
-                () -> KafkaStreams.State.RUNNING);
+                () -> new Health(KafkaStreams.State.RUNNING.name(), List.of()));
         forwarderQueries = new SweepQueryService(forwarderHost, sweepId -> Optional.of(ownerHost), new NoStores(), http);
-        forwarder.start(forwarderQueries, () -> KafkaStreams.State.REBALANCING);
+        forwarder.start(forwarderQueries, () -> new Health(KafkaStreams.State.REBALANCING.name(), List.of()));
     }
 
     @AfterEach

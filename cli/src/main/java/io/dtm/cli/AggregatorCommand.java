@@ -1,6 +1,9 @@
 package io.dtm.cli;
 
 import io.dtm.aggregator.AggregatorApp;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -30,11 +33,17 @@ final class AggregatorCommand implements Callable<Integer> {
     @Option(names = "--state-dir", description = "Kafka Streams state directory.")
     Path stateDir;
 
+    @Option(names = "--http-token-file", defaultValue = "${env:DTM_HTTP_TOKEN_FILE}",
+            description = "A file holding the bearer token (16+ characters) every query but /health must carry; "
+                    + "all instances share it (default: env DTM_HTTP_TOKEN_FILE; none: the API is open).")
+    Path httpTokenFile;
+
     @Override
     public Integer call() throws Exception {
         AggregatorApp.Config config = AggregatorApp.Config.builder(connection.bootstrapServers(), connection.registry())
                 .clientProps(connection.clientProps()).replicationFactor(replicationFactor).stateDir(stateDir)
-                .httpPort(httpPort).httpBindHost(bindHost).httpAdvertisedHost(advertisedHost).build();
+                .httpPort(httpPort).httpBindHost(bindHost).httpAdvertisedHost(advertisedHost)
+                .httpToken(token(httpTokenFile)).build();
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch closed = new CountDownLatch(1);
         // the JVM halts once hooks return: wait for Kafka Streams to close cleanly, or the next start rebalances for long
@@ -50,5 +59,16 @@ final class AggregatorCommand implements Callable<Integer> {
             closed.countDown();
         }
         return 0;
+    }
+
+    /** The token in {@code file} (surrounding whitespace and the final newline dropped), or null without a file. */
+    static String token(Path file) throws IOException {
+        if (file == null) {
+            return null;
+        }
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("token file " + file + " does not exist");
+        }
+        return Files.readString(file, StandardCharsets.UTF_8).strip();
     }
 }

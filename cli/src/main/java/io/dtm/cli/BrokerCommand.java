@@ -9,8 +9,17 @@ import picocli.CommandLine.Option;
 @Command(name = "broker", mixinStandardHelpOptions = true, description = "Start the embedded Kafka broker (KRaft) and schema registry alone, for local work.")
 final class BrokerCommand implements Callable<Integer> {
 
-    @Option(names = "--data-dir", description = "Keep the broker's data here across restarts (default: a temp dir).")
+    @Option(names = "--data-dir",
+            description = "Keep the broker's data, and its ports, here across restarts (default: a temp dir).")
     Path dataDir;
+
+    @Option(names = "--port", defaultValue = "0",
+            description = "The broker's port on 127.0.0.1 (default: the data dir's last one, else a free one).")
+    int port;
+
+    @Option(names = "--registry-port", defaultValue = "0",
+            description = "The schema registry's port on 127.0.0.1 (default: the data dir's last one, else a free one).")
+    int registryPort;
 
     @Override
     public Integer call() throws Exception {
@@ -20,7 +29,7 @@ final class BrokerCommand implements Callable<Integer> {
             stop.countDown();
             Shutdown.await(closed);
         }));
-        try (EmbeddedCluster cluster = EmbeddedCluster.start(dataDir)) {
+        try (EmbeddedCluster cluster = EmbeddedCluster.start(dataDir, port, registryPort)) {
             System.out.println("bootstrap-servers: " + cluster.bootstrapServers());
             System.out.println("registry-url: " + cluster.registryUrl());
             System.out.println("e.g. ./dtm worker --bootstrap-servers " + cluster.bootstrapServers()

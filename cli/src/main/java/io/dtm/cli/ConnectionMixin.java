@@ -1,10 +1,10 @@
 package io.dtm.cli;
 
 import io.dtm.schemas.ClientProperties;
+import io.dtm.schemas.registry.RegistryClientSettings;
 import io.dtm.schemas.registry.SchemaRegistryClient;
 import io.dtm.schemas.registry.SchemaRegistryClients;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.Map;
 import org.apache.kafka.clients.CommonClientConfigs;
 import picocli.CommandLine.Option;
@@ -21,12 +21,16 @@ final class ConnectionMixin {
     String registryUrl;
 
     @Option(names = "--client-config", defaultValue = "${env:DTM_CLIENT_CONFIG}",
-            description = "A .properties file of extra Kafka client settings: SASL, TLS, ... (default: env DTM_CLIENT_CONFIG).")
+            description = "A .properties file of extra client settings: Kafka's (SASL, TLS, ...) and the schema "
+                    + "registry's (basic.auth.user.info, schema.registry.ssl.truststore.*) (default: env DTM_CLIENT_CONFIG).")
     Path clientConfig;
 
-    /** Client settings: the file's, with --bootstrap-servers taking precedence over a bootstrap.servers in it. */
+    /**
+     * Kafka client settings: the file's, without the registry's, with --bootstrap-servers taking precedence over a
+     * bootstrap.servers in it.
+     */
     Map<String, Object> clientProps() {
-        Map<String, Object> props = new HashMap<>(ClientProperties.load(clientConfig));
+        Map<String, Object> props = RegistryClientSettings.withoutRegistrySettings(ClientProperties.load(clientConfig));
         props.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
         return props;
     }
@@ -44,6 +48,7 @@ final class ConnectionMixin {
             throw new IllegalArgumentException("no schema registry given: pass --registry-url or set DTM_REGISTRY_URL"
                     + " (./dtm broker starts one locally)");
         }
-        return SchemaRegistryClients.connect(registryUrl);
+        return SchemaRegistryClients.connect(registryUrl,
+                RegistryClientSettings.from(ClientProperties.load(clientConfig)));
     }
 }

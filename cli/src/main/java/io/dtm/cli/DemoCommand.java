@@ -79,7 +79,8 @@ final class DemoCommand implements Callable<Integer> {
             SchemaRegistryClient registry = SchemaRegistryClients.connect(cluster.registryUrl());
             Map<String, Object> clientProps = Map.of(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers());
             AggregatorApp.Config aggregatorConfig = AggregatorApp.Config.builder(cluster.bootstrapServers(), registry)
-                    .stateDir(stateDir).commitIntervalMs(100).httpPort(0).build();
+                    .stateDir(stateDir).commitIntervalMs(100).httpPort(0)
+                    .httpBindHost("127.0.0.1").httpAdvertisedHost("127.0.0.1").build();
             try (AggregatorApp aggregator = AggregatorApp.start(aggregatorConfig)) {
                 List<TrialWorker> group = new ArrayList<>();
                 EngineOptions options = engine.options();
@@ -179,7 +180,8 @@ final class DemoCommand implements Callable<Integer> {
         }
         schedule.schedule().forEach(e -> System.out.printf("  %s -> %s%n", e.component(), e.compression()));
         if (!schedule.stopReason().isEmpty()) {
-            System.out.println("  stopped: " + schedule.stopReason());
+            System.out.println("  stopped: " + schedule.stopReason()
+                    + (schedule.failure().isEmpty() ? "" : " (" + schedule.failure() + ")"));
         }
     }
 

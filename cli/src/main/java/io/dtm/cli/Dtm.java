@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "dtm", mixinStandardHelpOptions = true, version = "dtm 0.1.0",
         description = "Divergent Token Metrics: which parts of an LLM can be pruned or quantized, and in what order.",
         subcommands = {DemoCommand.class, GoldenCommand.class, EvalCommand.class, BenchCommand.class,
-                BrokerCommand.class, TopicsCommand.class, SweepCommand.class, WorkerCommand.class, AggregatorCommand.class})
+                BrokerCommand.class, TopicsCommand.class, AclsCommand.class, SweepCommand.class, WorkerCommand.class,
+                AggregatorCommand.class})
 public final class Dtm {
 
     static {

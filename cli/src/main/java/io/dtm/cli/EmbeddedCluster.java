@@ -5,10 +5,13 @@ import io.dtm.schemas.registry.KafkaSchemaRegistryServer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.io.Reader;
 import java.io.UncheckedIOException;
+import java.io.Writer;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -56,6 +59,9 @@ public final class EmbeddedCluster implements AutoCloseable {
     private static final int NODE_ID = 1;
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final int PORT_ATTEMPTS = 3;
+    private static final String PORTS_FILE = "ports.properties";
+    private static final String BROKER_PORT = "broker.port";
+    private static final String REGISTRY_PORT = "registry.port";
 
     private final KafkaRaftServer server;
     private final KafkaSchemaRegistryServer registry;
@@ -79,6 +85,21 @@ public final class EmbeddedCluster implements AutoCloseable {
      *                {@code null}: a temporary directory, deleted on {@link #close()}
      */
     public static EmbeddedCluster start(Path dataDir) {
+        return start(dataDir, 0, 0);
+    }
+
+    /**
+     * As {@link #start(Path)}, on the given ports. A port of 0 is the one the data directory was last served on, or a
+     * free one the first time (or without a data directory): a restarted broker comes back where its clients, which
+     * retry the old address forever, look for it.
+     *
+     * @throws IllegalStateException naming the port when a given or kept port is in use
+     */
+    public static EmbeddedCluster start(Path dataDir, int brokerPort, int registryPort) {
+        if (brokerPort < 0 || brokerPort > 65535 || registryPort < 0 || registryPort > 65535) {
+            throw new IllegalArgumentException("ports must be within 0..65535, got " + brokerPort + " and "
+                    + registryPort);
+        }
         Path tempDir = null;
         try {
             if (dataDir == null) {
@@ -87,27 +108,50 @@ public final class EmbeddedCluster implements AutoCloseable {
             Path root = dataDir != null ? dataDir : tempDir;
             Path logDir = Files.createDirectories(root.resolve("kraft"));
             format(logDir);
+            Properties kept = keptPorts(root);
+            int broker = brokerPort != 0 ? brokerPort : Integer.parseInt(kept.getProperty(BROKER_PORT, "0"));
+            int registryAt = registryPort != 0 ? registryPort : Integer.parseInt(kept.getProperty(REGISTRY_PORT, "0"));
             KafkaRaftServer server = null;
             String bootstrap = null;
             for (int attempt = 1; server == null; attempt++) {
-                int brokerPort = freePort();
+                int port = broker != 0 ? broker : freePort();
+                // the controller port may change between starts (a static voter set), so it is never kept
                 int controllerPort = freePort();
-                bootstrap = HOST + ":" + brokerPort;
+                bootstrap = HOST + ":" + port;
                 try {
-                    server = startServer(logDir, brokerPort, controllerPort);
+                    server = startServer(logDir, port, controllerPort);
                 } catch (RuntimeException e) {
                     // A free port can be taken by someone else between our probe and Kafka's bind.
                     if (attempt >= PORT_ATTEMPTS || !causedByBind(e)) {
+                        if (broker != 0 && causedByBind(e)) {
+                            throw new IllegalStateException("cannot listen on " + bootstrap + " (" + (brokerPort != 0
+                                    ? "--port" : "the port data directory " + root + " was served on")
+                                    + "): is it in use?", e);
+                        }
                         throw e;
                     }
-                    LOG.warn("port {} or {} was taken meanwhile; retrying with others", brokerPort, controllerPort);
+                    LOG.warn("port {} or {} was taken meanwhile; retrying with others", port, controllerPort);
                 }
             }
             try {
                 Map<String, Object> admin = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
                 awaitReady(admin);
                 createTopics(admin, PARTITIONS, (short) 1);
-                KafkaSchemaRegistryServer registry = KafkaSchemaRegistryServer.start(admin, HOST, 0);
+                KafkaSchemaRegistryServer registry;
+                try {
+                    registry = KafkaSchemaRegistryServer.start(admin, HOST, registryAt);
+                } catch (UncheckedIOException e) {
+                    throw new IllegalStateException("cannot serve the schema registry on " + HOST + ":" + registryAt
+                            + ": is it in use?", e);
+                }
+                if (dataDir != null) {
+                    try {
+                        keepPorts(root, bootstrap, registry.url());
+                    } catch (IOException e) {
+                        registry.close();
+                        throw new UncheckedIOException("cannot record the ports in " + root, e);
+                    }
+                }
                 LOG.info("embedded Kafka at {} (data in {}), schema registry at {}", bootstrap, root, registry.url());
                 return new EmbeddedCluster(server, registry, bootstrap, tempDir);
             } catch (RuntimeException e) {
@@ -295,6 +339,27 @@ public final class EmbeddedCluster implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /** The ports a data directory was last served on (empty the first time). */
+    private static Properties keptPorts(Path root) throws IOException {
+        Properties ports = new Properties();
+        Path file = root.resolve(PORTS_FILE);
+        if (Files.isRegularFile(file)) {
+            try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+                ports.load(in);
+            }
+        }
+        return ports;
+    }
+
+    private static void keepPorts(Path root, String bootstrap, String registryUrl) throws IOException {
+        Properties ports = new Properties();
+        ports.setProperty(BROKER_PORT, bootstrap.substring(bootstrap.lastIndexOf(':') + 1));
+        ports.setProperty(REGISTRY_PORT, registryUrl.substring(registryUrl.lastIndexOf(':') + 1));
+        try (Writer out = Files.newBufferedWriter(root.resolve(PORTS_FILE), StandardCharsets.UTF_8)) {
+            ports.store(out, "the ports this data directory is served on; dtm broker --data-dir reuses them");
+        }
     }
 
     private static void deleteQuietly(Path dir) {

@@ -75,7 +75,12 @@ final class SweepOptions {
     /** Builds and validates the sweep: components come from the model's config.json, matched by the regex. */
     SweepRequest request() throws IOException {
         Path dir = modelDir().toAbsolutePath().normalize();
-        List<ComponentInfo> selected = components(LlamaConfig.read(dir), components);
+        LlamaConfig config = LlamaConfig.read(dir);
+        if (tokens >= config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("--tokens " + tokens + " leaves no position for a prompt: " + dir
+                    + " has " + config.maxPositionEmbeddings() + " (max_position_embeddings) for prompt and continuation");
+        }
+        List<ComponentInfo> selected = components(config, components);
         if (selected.isEmpty()) {
             throw new IllegalArgumentException("--components '" + components + "' matches no component of " + dir
                     + " (names look like model.layers.0.self_attn.q_proj)");

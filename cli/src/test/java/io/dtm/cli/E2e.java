@@ -245,8 +245,13 @@ final class E2e {
         final AtomicReference<Throwable> failure = new AtomicReference<>();
 
         RunningWorker(EmbeddedCluster cluster, SchemaRegistryClient registry, String group, String workerId) {
-            this.worker = new TrialWorker(new TrialWorker.Config(clientProps(cluster), registry, group, workerId, null,
-                    cpu(), Duration.ofMinutes(10), 4));
+            this(new TrialWorker.Config(clientProps(cluster), registry, group, workerId, null, cpu(),
+                    Duration.ofMinutes(10), 4));
+        }
+
+        RunningWorker(TrialWorker.Config config) {
+            String workerId = config.workerId();
+            this.worker = new TrialWorker(config);
             this.thread = new Thread(() -> {
                 try {
                     worker.run();

@@ -93,6 +93,74 @@ class EmbeddedClusterTest {
         assertTrue(dataDir.resolve("kraft").toFile().isDirectory(), "a given data directory is kept");
     }
 
+    /**
+     * Issue 8, item 4: a restarted {@code dtm broker --data-dir} came back on new ports while every client retried the
+     * old ones, and one garbage record in the registry's store made the directory unbootable.
+     */
+    @Test
+    void aDataDirectoryKeepsItsPortsAndSurvivesGarbageInTheSchemaStore(@TempDir Path dataDir) throws Exception {
+        String bootstrap;
+        String registryUrl;
+        int id;
+        try (EmbeddedCluster first = EmbeddedCluster.start(dataDir)) {
+            bootstrap = first.bootstrapServers();
+            registryUrl = first.registryUrl();
+            SchemaRegistryClient registry = SchemaRegistryClients.connect(registryUrl);
+            produce(first, registry, RESULT);
+            id = registry.latest(Topics.DIVERGENCES + "-value").orElseThrow().id();
+            try (KafkaProducer<String, String> p = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                    bootstrap), new StringSerializer(), new StringSerializer())) {
+                p.send(new ProducerRecord<>(Topics.SCHEMAS, 0, "{\"keytype\": \"NOOP\"}", "not a registration")).get();
+                p.send(new ProducerRecord<>(Topics.SCHEMAS, 0, "x", "{\"subject\": \"s\", \"version\": 1}")).get();
+            }
+        }
+        try (EmbeddedCluster second = EmbeddedCluster.start(dataDir)) {
+            assertEquals(bootstrap, second.bootstrapServers(), "the broker comes back where its clients look");
+            assertEquals(registryUrl, second.registryUrl());
+            SchemaRegistryClient registry = SchemaRegistryClients.connect(second.registryUrl());
+            assertEquals(id, registry.latest(Topics.DIVERGENCES + "-value").orElseThrow().id(),
+                    "the good registrations survive the garbage beside them");
+        }
+        int free;
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            free = socket.getLocalPort();
+        }
+        try (EmbeddedCluster explicit = EmbeddedCluster.start(null, free, 0)) {
+            assertEquals("127.0.0.1:" + free, explicit.bootstrapServers());
+            try (java.net.ServerSocket taken = new java.net.ServerSocket(0)) {
+                IllegalStateException busy = assertThrows(IllegalStateException.class,
+                        () -> EmbeddedCluster.start(null, 0, taken.getLocalPort()));
+                assertTrue(busy.getMessage().contains(":" + taken.getLocalPort()), busy.getMessage());
+            }
+        }
+    }
+
+    /** Issue 8, item 7: the embedded broker and registry are reachable from this host only. */
+    @Test
+    void theEmbeddedStackListensOnLoopbackOnly() throws Exception {
+        java.net.InetAddress external = java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())
+                .stream().filter(i -> !isLoopback(i)).flatMap(i -> java.util.Collections.list(i.getInetAddresses())
+                        .stream()).filter(a -> a instanceof java.net.Inet4Address).findFirst().orElse(null);
+        org.junit.jupiter.api.Assumptions.assumeTrue(external != null, "this host has no non-loopback IPv4 address");
+        try (EmbeddedCluster cluster = EmbeddedCluster.start(null)) {
+            int broker = Integer.parseInt(cluster.bootstrapServers().substring(cluster.bootstrapServers().indexOf(':') + 1));
+            int registry = java.net.URI.create(cluster.registryUrl()).getPort();
+            for (int port : List.of(broker, registry)) {
+                new Socket("127.0.0.1", port).close();
+                assertThrows(IOException.class, () -> new Socket(external, port).close(),
+                        "port " + port + " must not answer on " + external);
+            }
+        }
+    }
+
+    private static boolean isLoopback(java.net.NetworkInterface i) {
+        try {
+            return i.isLoopback() || !i.isUp();
+        } catch (java.net.SocketException e) {
+            return true;
+        }
+    }
+
     @Test
     void createTopicsRefusesNonsense() {
         Map<String, Object> props = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, "127.0.0.1:1");

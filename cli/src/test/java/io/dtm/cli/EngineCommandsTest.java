@@ -32,7 +32,7 @@ class EngineCommandsTest {
         }
     }
 
-    private static Run dtm(String... args) {
+    static Run dtm(String... args) {
         PrintStream originalOut = System.out;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         StringWriter err = new StringWriter();

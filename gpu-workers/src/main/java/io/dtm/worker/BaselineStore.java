@@ -3,10 +3,12 @@ package io.dtm.worker;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.BaseContinuation;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.stream.IntStream;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -14,6 +16,8 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The base model's continuations per prompt shard, read from the compacted {@link Topics#BASELINES} topic: whichever
@@ -21,6 +25,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * greedy generation of the base model happens once per shard for the whole group.
  */
 final class BaselineStore implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(BaselineStore.class);
 
     private final KafkaConsumer<String, byte[]> reader;
     private final Deserializer<BaseContinuation> deserializer;
@@ -64,10 +69,56 @@ final class BaselineStore implements AutoCloseable {
                     }
                 } catch (RuntimeException e) {
                     // a bad baseline only costs a recomputation; the trial itself is unaffected
+                    log.warn("ignoring baseline {} at {}-{}@{}: it does not decode ({})", r.key(), r.topic(),
+                            r.partition(), r.offset(), e.getMessage());
                     table.remove(r.key());
                 }
             }
         }
+    }
+
+    /**
+     * Why {@code base} must not be used for this model and shard, or null if it may: it must name the model's content
+     * digest and the shard's prompts digest, hold the prompts as this worker encodes them, and one continuation and
+     * one reference row of N in-vocabulary tokens per prompt. (Whether its references are the model's own is checked
+     * after the reference pass, which recomputes them.)
+     */
+    static String problem(BaseContinuation base, String modelDigest, String promptsDigest, List<int[]> promptIds,
+                          int tokens, int vocabSize) {
+        if (!base.getModelDigest().equals(modelDigest)) {
+            return "it was computed for model content " + (base.getModelDigest().isEmpty() ? "(not stated)"
+                    : base.getModelDigest()) + ", not " + modelDigest;
+        }
+        if (!base.getPromptsDigest().equals(promptsDigest)) {
+            return "its prompts digest differs from the trial's";
+        }
+        if (base.getTokens() != tokens) {
+            return "it has " + base.getTokens() + " tokens per prompt, not " + tokens;
+        }
+        if (base.getPromptIds().size() != promptIds.size()
+                || !IntStream.range(0, promptIds.size()).allMatch(i ->
+                        Arrays.equals(ints(base.getPromptIds().get(i)), promptIds.get(i)))) {
+            return "its prompt token ids differ from this worker's encoding";
+        }
+        for (List<List<Integer>> rows : List.of(base.getContinuations(), base.getReferences())) {
+            if (rows.size() != promptIds.size()) {
+                return "it has " + rows.size() + " rows for " + promptIds.size() + " prompts";
+            }
+            for (List<Integer> row : rows) {
+                if (row.size() != tokens || row.stream().anyMatch(id -> id < 0 || id >= vocabSize)) {
+                    return "a row is not " + tokens + " token ids below " + vocabSize;
+                }
+            }
+        }
+        return null;
+    }
+
+    static int[] ints(List<Integer> row) {
+        return row.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    static int[][] rows(List<List<Integer>> rows) {
+        return rows.stream().map(BaselineStore::ints).toArray(int[][]::new);
     }
 
     @Override

@@ -38,6 +38,18 @@ final class PromptSetCache implements AutoCloseable {
         }
     }
 
+    /** Closes and drops every set whose key starts with {@code prefix}: those of a model being unloaded. */
+    void evict(String prefix) {
+        Iterator<Map.Entry<String, PromptSet>> it = sets.entrySet().iterator();
+        while (it.hasNext()) {
+            Map.Entry<String, PromptSet> e = it.next();
+            if (e.getKey().startsWith(prefix)) {
+                e.getValue().close();
+                it.remove();
+            }
+        }
+    }
+
     int size() {
         return sets.size();
     }

@@ -5,7 +5,9 @@ import io.dtm.engine.EngineOptions;
 import io.dtm.engine.PromptSet;
 import io.dtm.engine.Trial;
 import io.dtm.engine.TrialScore;
+import io.dtm.schemas.BrokerWatch;
 import io.dtm.schemas.CompressionSpec;
+import io.dtm.schemas.ContentDigest;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.BaseContinuation;
 import io.dtm.schemas.avro.ComponentTrial;
@@ -13,6 +15,7 @@ import io.dtm.schemas.avro.DeadLetter;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.TrialKind;
+import io.dtm.schemas.http.Health;
 import io.dtm.schemas.registry.SchemaRegistryClient;
 import io.dtm.schemas.registry.SchemaRegistryException;
 import io.dtm.schemas.serde.AvroSerdes;
@@ -38,7 +41,11 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -63,9 +70,22 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(TrialWorker.class);
     private static final String SERVICE = "gpu-worker";
 
-    /** Worker settings; {@code modelRoot} resolves relative model names in trials (null: relative to the cwd). */
+    /**
+     * Worker settings.
+     *
+     * @param modelRoot        confines the models trials may name to this directory (links followed); null: any path
+     *                         the worker can read, for a trusted single machine
+     * @param cachedPromptSets prepared prompt sets kept at once (all of them within the engine's cache budget)
+     * @param cachedModels     models kept loaded at once, least recently used unloaded first
+     * @param maxBatchBytes    the most memory one forward batch of a trial may need (see {@link TrialLimits})
+     */
     public record Config(Map<String, Object> clientProps, SchemaRegistryClient registry, String groupId, String workerId,
-                         Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets) {
+                         Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets,
+                         int cachedModels, long maxBatchBytes) {
+
+        public static final int DEFAULT_CACHED_MODELS = 2;
+        public static final long DEFAULT_MAX_BATCH_BYTES = 8L << 30;
+
         public Config {
             if (!clientProps.containsKey(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
                 throw new IllegalArgumentException("clientProps must name bootstrap.servers");
@@ -73,12 +93,28 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             if (groupId == null || groupId.isBlank() || workerId == null || workerId.isBlank()) {
                 throw new IllegalArgumentException("group id and worker id are required");
             }
+            if (modelRoot != null && !Files.isDirectory(modelRoot)) {
+                throw new IllegalArgumentException("model root " + modelRoot + " is not a directory");
+            }
             if (maxTrialTime.isNegative() || maxTrialTime.isZero()) {
                 throw new IllegalArgumentException("max trial time must be positive");
             }
             if (cachedPromptSets < 1) {
                 throw new IllegalArgumentException("at least one prompt set must stay cached");
             }
+            if (cachedModels < 1) {
+                throw new IllegalArgumentException("at least one model must stay loaded");
+            }
+            if (maxBatchBytes < 1) {
+                throw new IllegalArgumentException("the memory a trial may use must be positive");
+            }
+        }
+
+        /** With the default model cache and trial memory limit. */
+        public Config(Map<String, Object> clientProps, SchemaRegistryClient registry, String groupId, String workerId,
+                      Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets) {
+            this(clientProps, registry, groupId, workerId, modelRoot, engine, maxTrialTime, cachedPromptSets,
+                    DEFAULT_CACHED_MODELS, DEFAULT_MAX_BATCH_BYTES);
         }
     }
 
@@ -90,9 +126,12 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private final Serde<DivergenceResult> results;
     private final Serde<BaseContinuation> baselineSerde;
     private final Serde<DeadLetter> deadLetters;
-    private final Map<String, DivergenceEngine> engines = new HashMap<>();
+    private final ModelCache models;
     private final PromptSetCache promptSets;
+    private final BrokerWatch broker;
     private final AtomicBoolean running = new AtomicBoolean(true);
+    /** Why this worker stopped consuming, or null while it consumes. */
+    private volatile String halted;
     private volatile int processed;
     private volatile int aborted;
 
@@ -102,6 +141,8 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         this.config = config;
         // --cache-mb bounds the worker's prepared sets together, not each one
         this.promptSets = new PromptSetCache(config.cachedPromptSets(), config.engine().cacheBudgetBytes());
+        this.models = new ModelCache(config.modelRoot(), config.engine(), config.cachedModels(),
+                model -> promptSets.evict(model.id() + "/"));
         this.trials = AvroSerdes.serde(ComponentTrial.class, config.registry());
         this.results = AvroSerdes.serde(DivergenceResult.class, config.registry());
         this.baselineSerde = AvroSerdes.serde(BaseContinuation.class, config.registry());
@@ -124,6 +165,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         p.put(ProducerConfig.CLIENT_ID_CONFIG, config.workerId() + "-producer");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
         this.baselines = new BaselineStore(config.clientProps(), baselineSerde.deserializer());
+        this.broker = BrokerWatch.start(config.clientProps(), BrokerWatch.DEFAULT_INTERVAL);
     }
 
     /** Trial shards this worker has finished (results and dead letters). */
@@ -139,6 +181,23 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         return aborted;
     }
 
+    /**
+     * DOWN once this worker stopped consuming (a record it could not even dead-letter), while the Kafka cluster does
+     * not answer, and after it was closed.
+     */
+    public Health health() {
+        List<String> problems = new ArrayList<>();
+        String why = halted;
+        if (why != null) {
+            problems.add(why);
+        }
+        broker.problem().ifPresent(problems::add);
+        if (!running.get()) {
+            problems.add("stopped");
+        }
+        return new Health(why != null ? "HALTED" : running.get() ? "CONSUMING" : "STOPPED", problems);
+    }
+
     @Override
     public void run() {
         try {
@@ -152,11 +211,16 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                 @Override
                 public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
                     log.info("{}: partitions assigned {}", config.workerId(), partitions);
+                    if (halted != null) {
+                        consumer.pause(partitions);
+                    }
                 }
             });
             while (running.get()) {
+                // a halted worker keeps polling its paused partitions: it stays in the group, so the record it could
+                // not dead-letter is not handed to the next worker to fail on in turn
                 for (ConsumerRecord<String, byte[]> record : consumer.poll(Duration.ofMillis(200))) {
-                    if (!running.get()) {
+                    if (!running.get() || halted != null) {
                         break;
                     }
                     handle(record);
@@ -169,41 +233,84 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         } catch (ProducerFencedException e) {
             log.error("{}: fenced by a newer worker with the same id; stopping", config.workerId());
         } finally {
+            running.set(false);
             consumer.close();
             producer.close(Duration.ofSeconds(5));
             baselines.close();
+            broker.close();
             promptSets.close();
-            engines.values().forEach(DivergenceEngine::close);
+            models.close();
         }
     }
 
-    /** Scores one record and commits its output and offset in one transaction. */
+    /**
+     * Scores one record and commits its output and offset in one transaction. Whatever goes wrong with the record,
+     * an {@link Error} such as {@link OutOfMemoryError} included, it is dead-lettered and committed, so it cannot take
+     * down every worker that picks it up; only if even its dead letter cannot be written does the worker halt.
+     */
     private void handle(ConsumerRecord<String, byte[]> record) {
-        List<ProducerRecord<String, byte[]>> out = new ArrayList<>();
+        List<ProducerRecord<String, byte[]>> out;
         try {
             ComponentTrial trial = trials.deserializer().deserialize(record.topic(), record.value());
             if (trial == null) {
                 throw new IllegalArgumentException("empty trial record");
             }
-            out.addAll(score(trial));
-        } catch (RuntimeException e) {
+            out = score(trial);
+        } catch (RuntimeException | Error e) {
             if (SchemaRegistryException.isTransient(e)) {
-                // not the record's fault: leave it uncommitted and try again after a pause
-                log.warn("{}: schema registry unavailable ({}); retrying {} shortly", config.workerId(), e.getMessage(),
-                        record.key());
-                consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
-                pause(Duration.ofSeconds(2));
+                retryLater(record, "schema registry unavailable (" + e.getMessage() + ")");
                 return;
             }
-            String reason = e.getClass().getSimpleName() + ": " + e.getMessage();
-            log.warn("{}: dead-lettering {}-{}@{} (key {}): {}", config.workerId(), record.topic(), record.partition(),
-                    record.offset(), record.key(), reason);
-            DeadLetter dl = DeadLetter.newBuilder()
-                    .setSourceTopic(record.topic()).setPartition(record.partition()).setOffset(record.offset())
-                    .setKey(record.key()).setPayload(record.value() == null ? null : ByteBuffer.wrap(record.value()))
-                    .setReason(reason).setService(SERVICE).setFailedAtMs(System.currentTimeMillis()).build();
-            out.add(encode(Topics.DEAD_LETTERS, record.key(), dl, deadLetters));
+            out = deadLetter(record, e.getClass().getSimpleName() + ": " + e.getMessage());
+            if (out == null) {
+                return;
+            }
         }
+        KafkaException failure = commit(record, out);
+        if (failure == null || halted != null) {
+            return;
+        }
+        if (!neverWritable(failure)) {
+            // nothing of this trial is visible; rewind so this member (or the next owner) scores it again
+            log.warn("{}: transaction for {} failed ({}); retrying", config.workerId(), record.key(), failure.toString());
+            consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
+            return;
+        }
+        if (out.stream().anyMatch(r -> r.topic().equals(Topics.DEAD_LETTERS))) {
+            halt(record, "its dead letter cannot be written: " + failure);
+            return;
+        }
+        List<ProducerRecord<String, byte[]>> letter = deadLetter(record, "cannot write the result: " + failure);
+        if (letter != null) {
+            KafkaException again = commit(record, letter);
+            if (again != null && halted == null) {
+                halt(record, "its dead letter cannot be written: " + again);
+            }
+        }
+    }
+
+    /** The record's dead letter, encoded; null when even that failed (the worker then retries later or halts). */
+    private List<ProducerRecord<String, byte[]>> deadLetter(ConsumerRecord<String, byte[]> record, String reason) {
+        log.warn("{}: dead-lettering {}-{}@{} (key {}): {}", config.workerId(), record.topic(), record.partition(),
+                record.offset(), record.key(), reason);
+        DeadLetter dl = DeadLetter.newBuilder()
+                .setSourceTopic(record.topic()).setPartition(record.partition()).setOffset(record.offset())
+                .setKey(record.key()).setPayload(record.value() == null ? null : ByteBuffer.wrap(record.value()))
+                .setReason(reason).setService(SERVICE).setFailedAtMs(System.currentTimeMillis()).build();
+        try {
+            return List.of(encode(Topics.DEAD_LETTERS, record.key(), dl, deadLetters));
+        } catch (RuntimeException e) {
+            if (SchemaRegistryException.isTransient(e)) {
+                retryLater(record, "schema registry unavailable for its dead letter (" + e.getMessage() + ")");
+            } else {
+                halt(record, "its dead letter cannot be encoded: " + e);
+            }
+            return null;
+        }
+    }
+
+    /** Writes {@code out} and the consumed offset in one transaction; the failure, or null when it committed. */
+    private KafkaException commit(ConsumerRecord<String, byte[]> record, List<ProducerRecord<String, byte[]>> out) {
         TopicPartition tp = new TopicPartition(record.topic(), record.partition());
         try {
             producer.beginTransaction();
@@ -212,15 +319,49 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                     consumer.groupMetadata());
             producer.commitTransaction();
             processed++;
+            return null;
         } catch (ProducerFencedException e) {
             throw e;
         } catch (KafkaException e) {
-            // nothing of this trial is visible; rewind so this member (or the next owner) scores it again
-            log.warn("{}: transaction for {} failed ({}); retrying", config.workerId(), record.key(), e.toString());
-            producer.abortTransaction();
             aborted++;
-            consumer.seek(tp, record.offset());
+            try {
+                producer.abortTransaction();
+            } catch (KafkaException fatal) {
+                halt(record, "its transaction failed (" + e + ") and the producer cannot continue (" + fatal + ")");
+            }
+            return e;
         }
+    }
+
+    /** A write that can never succeed, however often it is retried: not allowed, or too large. */
+    private static boolean neverWritable(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof AuthorizationException || t instanceof RecordTooLargeException
+                    || t instanceof RecordBatchTooLargeException || t instanceof InvalidTopicException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Not the record's fault: leave it uncommitted and take it again after a pause. */
+    private void retryLater(ConsumerRecord<String, byte[]> record, String why) {
+        log.warn("{}: {}; retrying {} shortly", config.workerId(), why, record.key());
+        consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
+        pause(Duration.ofSeconds(2));
+    }
+
+    /**
+     * Stops consuming, loudly: the record stays uncommitted, every partition is paused, health turns DOWN. The process
+     * stays up, so nothing restarts it into the same record again and again.
+     */
+    private void halt(ConsumerRecord<String, byte[]> record, String why) {
+        halted = "stopped consuming at " + record.topic() + "-" + record.partition() + "@" + record.offset() + " (key "
+                + record.key() + "): " + why;
+        log.error("{}: {}. The record stays uncommitted and this worker's partitions are paused; fix the cause and"
+                + " restart the worker.", config.workerId(), halted);
+        consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
+        consumer.pause(consumer.assignment());
     }
 
     private List<ProducerRecord<String, byte[]>> score(ComponentTrial t) {
@@ -233,33 +374,17 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             throw new IllegalArgumentException("trial " + t.getTrialId() + " asks for " + t.getTokens() + " tokens");
         }
         Trial changes = changes(t);
-        DivergenceEngine engine = engine(t.getModel());
+        ModelCache.Model model = models.get(t.getModel());
+        DivergenceEngine engine = model.engine();
         changes.changes().keySet().forEach(engine::parameters); // unknown components fail here, before any work
-        String baselineKey = Topics.shardKey(t.getPromptSetId(), t.getShard());
-        PromptSet set = promptSets.get(baselineKey);
+        TrialLimits.checkTokens(t, engine.config());
+        String promptsDigest = promptsDigest(t);
+        // filed under the prompts' own digest: a trial cannot reuse another shard's set by naming its promptSetId
+        String setKey = model.id() + "/" + promptsDigest;
+        PromptSet set = promptSets.get(setKey);
         if (set == null) {
-            List<int[]> ids = t.getPrompts().stream().map(engine::encode).toList();
-            BaseContinuation base = baselines.get(baselineKey)
-                    .filter(b -> b.getTokens() == t.getTokens() && b.getContinuations().size() == ids.size())
-                    .orElse(null);
-            int[][] continuations;
-            if (base == null) {
-                log.info("{}: computing base continuations for {}", config.workerId(), baselineKey);
-                continuations = engine.generate(ids, t.getTokens(), Trial.none(), DivergenceEngine.Progress.NONE);
-            } else {
-                continuations = base.getContinuations().stream()
-                        .map(c -> c.stream().mapToInt(Integer::intValue).toArray()).toArray(int[][]::new);
-            }
-            set = engine.prepare(ids, continuations, DivergenceEngine.Progress.NONE);
-            if (base == null) {
-                BaseContinuation published = BaseContinuation.newBuilder()
-                        .setPromptSetId(t.getPromptSetId()).setModel(t.getModel()).setShard(t.getShard())
-                        .setTokens(t.getTokens()).setPromptIds(lists(ids.toArray(int[][]::new)))
-                        .setContinuations(lists(continuations)).setReferences(lists(set.references())).build();
-                baselines.put(baselineKey, published);
-                out.add(encode(Topics.BASELINES, baselineKey, published, baselineSerde));
-            }
-            promptSets.put(baselineKey, set);
+            set = prepare(t, model, promptsDigest, out);
+            promptSets.put(setKey, set);
         }
         log.info("{}: scoring {} {} round {} shard {}/{}", config.workerId(), t.getKind(), describe(t), t.getRound(),
                 t.getShard() + 1, t.getShardCount());
@@ -274,6 +399,60 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                 .setWorkerId(config.workerId()).setElapsedMs((System.nanoTime() - start) / 1_000_000).build();
         out.add(encode(Topics.DIVERGENCES, Topics.shardKey(t.getTrialId(), t.getShard()), result, results));
         return out;
+    }
+
+    /**
+     * Prepares the shard's prompt set from the shared baseline when one matches this model and these prompts, and
+     * its references are what this worker's own reference pass computes; otherwise computes the baseline (adding it
+     * to {@code out}, to be published with the result).
+     */
+    private PromptSet prepare(ComponentTrial t, ModelCache.Model model, String promptsDigest,
+                              List<ProducerRecord<String, byte[]>> out) {
+        DivergenceEngine engine = model.engine();
+        List<int[]> ids = t.getPrompts().stream().map(engine::encode).toList();
+        TrialLimits.check(t, ids, engine.config(), engine.dtypeName(), config.engine().batchSize(),
+                config.maxBatchBytes());
+        String baselineKey = Topics.shardKey(t.getPromptSetId(), t.getShard());
+        BaseContinuation base = baselines.get(baselineKey).orElse(null);
+        if (base != null) {
+            String problem = BaselineStore.problem(base, model.digest(), promptsDigest, ids, t.getTokens(),
+                    engine.config().vocabSize());
+            if (problem == null) {
+                PromptSet set = engine.prepare(ids, BaselineStore.rows(base.getContinuations()),
+                        DivergenceEngine.Progress.NONE);
+                if (Arrays.deepEquals(set.references(), BaselineStore.rows(base.getReferences()))) {
+                    return set;
+                }
+                set.close();
+                problem = "its references are not what this worker's reference pass computes";
+            }
+            log.warn("{}: rejecting baseline {} from worker '{}': {}; recomputing it", config.workerId(), baselineKey,
+                    base.getWorkerId(), problem);
+        }
+        log.info("{}: computing base continuations for {}", config.workerId(), baselineKey);
+        int[][] continuations = engine.generate(ids, t.getTokens(), Trial.none(), DivergenceEngine.Progress.NONE);
+        PromptSet set = engine.prepare(ids, continuations, DivergenceEngine.Progress.NONE);
+        try {
+            BaseContinuation published = BaseContinuation.newBuilder()
+                    .setPromptSetId(t.getPromptSetId()).setModel(t.getModel()).setShard(t.getShard())
+                    .setTokens(t.getTokens()).setPromptIds(lists(ids.toArray(int[][]::new)))
+                    .setContinuations(lists(continuations)).setReferences(lists(set.references()))
+                    .setModelDigest(model.digest()).setPromptsDigest(promptsDigest).setWorkerId(config.workerId())
+                    .build();
+            out.add(encode(Topics.BASELINES, baselineKey, published, baselineSerde));
+            baselines.put(baselineKey, published);
+            return set;
+        } catch (RuntimeException e) {
+            set.close();
+            throw e;
+        }
+    }
+
+    /** The digest a baseline of this shard carries: its prompts, in order, and the tokens N. */
+    public static String promptsDigest(ComponentTrial t) {
+        ContentDigest digest = new ContentDigest().add("baseline prompts").add(t.getTokens()).add(t.getPrompts().size());
+        t.getPrompts().forEach(digest::add);
+        return digest.hex();
     }
 
     private void pause(Duration d) {
@@ -303,25 +482,6 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private static String describe(ComponentTrial t) {
         return t.getKind() == TrialKind.CANDIDATE ? t.getComponent() + " " + t.getCompression()
                 : "schedule of " + t.getSchedule().size() + " entries";
-    }
-
-    private DivergenceEngine engine(String model) {
-        DivergenceEngine engine = engines.get(model);
-        if (engine != null) {
-            return engine;
-        }
-        Path dir = Path.of(model);
-        if (!dir.isAbsolute() && config.modelRoot() != null && Files.isDirectory(config.modelRoot().resolve(model))) {
-            dir = config.modelRoot().resolve(model);
-        }
-        try {
-            engine = DivergenceEngine.load(dir, config.engine());
-        } catch (Exception | LinkageError e) {
-            throw new IllegalArgumentException("cannot load model '" + model + "': " + e.getMessage(), e);
-        }
-        log.info("{}: loaded {} on {}", config.workerId(), dir, engine.device());
-        engines.put(model, engine);
-        return engine;
     }
 
     private static List<List<Integer>> lists(int[][] rows) {

@@ -1,19 +1,15 @@
 package io.dtm.producers;
 
 import io.dtm.schemas.CompressionSpec;
+import io.dtm.schemas.ContentDigest;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.avro.TrialKind;
 
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -71,7 +67,8 @@ public final class TrialPlanner {
 
     /** How many shards each trial of the sweep has. */
     public static int shardCount(SweepRequest sweep) {
-        return (sweep.getPrompts().size() + sweep.getShardSize() - 1) / sweep.getShardSize();
+        // in long: prompts + shardSize - 1 overflows an int for a shard size near Integer.MAX_VALUE
+        return (int) ((sweep.getPrompts().size() + (long) sweep.getShardSize() - 1) / sweep.getShardSize());
     }
 
     /** The schedule after a round: each committed entry replaces its component's old entry (or adds one). */
@@ -99,18 +96,19 @@ public final class TrialPlanner {
      */
     public static String trialId(String sweepId, int round, TrialKind kind, String component, String compression,
                                  List<ScheduleEntry> schedule) {
-        Digest digest = new Digest().add("trial").add(sweepId).add(round).add(kind.name()).add(component).add(compression);
+        ContentDigest digest = new ContentDigest().add("trial").add(sweepId).add(round).add(kind.name()).add(component)
+                .add(compression);
         List<ScheduleEntry> canonical = sorted(schedule);
         digest.add(canonical.size());
         canonical.forEach(e -> digest.add(e.getComponent()).add(e.getCompression()));
-        return digest.hex();
+        return digest.shortHex();
     }
 
     /** The id of a prompt set (keys the base continuations every worker shares): model, tokens and prompts, in order. */
     public static String promptSetId(String model, int tokens, List<String> prompts) {
-        Digest digest = new Digest().add("prompts").add(model).add(tokens).add(prompts.size());
+        ContentDigest digest = new ContentDigest().add("prompts").add(model).add(tokens).add(prompts.size());
         prompts.forEach(digest::add);
-        return digest.hex();
+        return digest.shortHex();
     }
 
     private static List<ComponentTrial> shards(SweepRequest sweep, int round, TrialKind kind, String component,
@@ -136,7 +134,8 @@ public final class TrialPlanner {
                     .setCompression(compression)
                     .setSchedule(new ArrayList<>(schedule))
                     .setPromptOffset(offset)
-                    .setPrompts(new ArrayList<>(prompts.subList(offset, Math.min(offset + shardSize, prompts.size()))))
+                    .setPrompts(new ArrayList<>(prompts.subList(offset,
+                            (int) Math.min((long) offset + shardSize, prompts.size()))))
                     .setTrialsInRound(trialsInRound)
                     .build());
         }
@@ -153,37 +152,5 @@ public final class TrialPlanner {
 
     private static ScheduleEntry entry(String component, CompressionSpec compression) {
         return new ScheduleEntry(component, compression.toString());
-    }
-
-    /** Length-prefixed fields, so ("ab", "c") and ("a", "bc") never hash alike; null is distinct from "". */
-    private static final class Digest {
-        private final MessageDigest sha256;
-
-        Digest() {
-            try {
-                sha256 = MessageDigest.getInstance("SHA-256");
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException("every Java runtime provides SHA-256", e);
-            }
-        }
-
-        Digest add(String text) {
-            if (text == null) {
-                return add(-1);
-            }
-            byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
-            add(bytes.length);
-            sha256.update(bytes);
-            return this;
-        }
-
-        Digest add(int number) {
-            sha256.update(ByteBuffer.allocate(Integer.BYTES).putInt(number).array());
-            return this;
-        }
-
-        String hex() {
-            return HexFormat.of().formatHex(sha256.digest(), 0, 8);
-        }
     }
 }

@@ -69,6 +69,19 @@ class TrialPlannerTest {
         }
     }
 
+    /** Issue 8: a shard size of Integer.MAX_VALUE overflowed into "0 trials in 0 shards" and a sweep that never ends. */
+    @Test
+    void theLargestShardSizeMakesOneShardOfEveryPrompt() {
+        SweepRequest s = sweep().setShardSize(Integer.MAX_VALUE).build();
+        assertEquals(1, TrialPlanner.shardCount(s));
+        List<ComponentTrial> trials = TrialPlanner.candidates(s, 0, List.of());
+        assertEquals(3, trials.size(), "one shard per candidate");
+        for (ComponentTrial t : trials) {
+            assertEquals(1, t.getShardCount());
+            assertEquals(s.getPrompts(), t.getPrompts());
+        }
+    }
+
     @Test
     void candidateTrialsCarryTheSweepAndTheSortedSchedule() {
         SweepRequest s = sweep().build();

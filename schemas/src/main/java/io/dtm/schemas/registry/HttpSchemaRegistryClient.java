@@ -12,6 +12,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -40,13 +41,26 @@ public final class HttpSchemaRegistryClient implements SchemaRegistryClient {
 
     private final String baseUrl;
     private final HttpClient http;
+    /** The Authorization header's value, or null. */
+    private final String authorization;
     private final Map<Integer, Schema> schemasById = new ConcurrentHashMap<>();
     private final Map<String, Map<String, Integer>> idsBySubject = new ConcurrentHashMap<>();
 
     /** @param baseUrl e.g. {@code http://127.0.0.1:8081}; a trailing slash is ignored */
     public HttpSchemaRegistryClient(String baseUrl) {
+        this(baseUrl, RegistryClientSettings.NONE);
+    }
+
+    /** A client that authenticates and trusts as {@code settings} say. */
+    public HttpSchemaRegistryClient(String baseUrl, RegistryClientSettings settings) {
         this.baseUrl = normalize(baseUrl);
-        this.http = HttpClient.newBuilder().connectTimeout(CONNECT_TIMEOUT).build();
+        HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(CONNECT_TIMEOUT);
+        if (settings.sslContext() != null) {
+            builder.sslContext(settings.sslContext());
+        }
+        this.http = builder.build();
+        this.authorization = settings.userInfo() == null ? null : "Basic " + Base64.getEncoder()
+                .encodeToString(settings.userInfo().getBytes(StandardCharsets.UTF_8));
     }
 
     public String baseUrl() {
@@ -158,6 +172,9 @@ public final class HttpSchemaRegistryClient implements SchemaRegistryClient {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(baseUrl + path))
                 .timeout(REQUEST_TIMEOUT)
                 .header("Accept", ACCEPT);
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
         if (body != null) {
             request.header("Content-Type", CONTENT_TYPE);
         }

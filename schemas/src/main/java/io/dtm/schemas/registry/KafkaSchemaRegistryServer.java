@@ -141,10 +141,20 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
                             + " within " + KAFKA_TIMEOUT.toSeconds() + " s");
                 }
                 for (ConsumerRecord<String, String> record : consumer.poll(Duration.ofMillis(200))) {
-                    if (record.value() != null) {
-                        core.restore(parse(record));
-                        replayed++;
+                    if (record.value() == null) {
+                        continue;
                     }
+                    RegisteredSchema registered;
+                    try {
+                        registered = parse(record);
+                    } catch (IllegalArgumentException e) {
+                        // As Confluent's registry does: one unreadable record must not make the whole store unusable.
+                        LOG.warn("skipping record at offset {} of topic {}: not a schema registration ({})",
+                                record.offset(), Topics.SCHEMAS, e.getMessage());
+                        continue;
+                    }
+                    core.restore(registered);
+                    replayed++;
                 }
             }
         }
@@ -233,23 +243,30 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
                 "schema", registered.schema().toString()));
     }
 
+    /** @throws IllegalArgumentException naming what is wrong (never the record's text) when it is no registration */
     private static RegisteredSchema parse(ConsumerRecord<String, String> record) {
+        JsonNode value;
         try {
-            JsonNode value = JSON.readTree(record.value());
-            for (String field : Set.of("subject", "version", "id", "schema")) {
-                if (!value.hasNonNull(field)) {
-                    throw new IllegalArgumentException("no '" + field + "'");
-                }
+            value = JSON.readTree(record.value());
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("not JSON", e);
+        }
+        if (value == null || !value.isObject()) {
+            throw new IllegalArgumentException("not a JSON object");
+        }
+        for (String field : Set.of("subject", "version", "id", "schema")) {
+            if (!value.hasNonNull(field)) {
+                throw new IllegalArgumentException("no '" + field + "'");
             }
-            if (!value.get("version").isInt() || !value.get("id").isInt()) {
-                throw new IllegalArgumentException("'version' and 'id' must be integers");
-            }
+        }
+        if (!value.get("version").isInt() || !value.get("id").isInt()) {
+            throw new IllegalArgumentException("'version' and 'id' must be integers");
+        }
+        try {
             return new RegisteredSchema(value.get("subject").asText(), value.get("version").intValue(),
                     value.get("id").intValue(), SchemaText.parse(value.get("schema").asText()));
-        } catch (JsonProcessingException | RuntimeException e) {
-            throw new IllegalStateException("record at offset " + record.offset() + " of topic " + Topics.SCHEMAS
-                    + " is not a schema registration (" + e.getMessage() + "); was the topic written by another tool?",
-                    e);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("its schema does not parse: " + e.getMessage(), e);
         }
     }
 

@@ -1,13 +1,12 @@
 package io.dtm.schemas.registry;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
+import io.dtm.schemas.http.BoundedHttpServer;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
@@ -16,9 +15,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.apache.avro.Schema;
 import org.slf4j.Logger;
@@ -49,83 +45,72 @@ final class RegistryHttpServer implements AutoCloseable {
 
     private final SchemaRegistryCore core;
     private final Consumer<? super RegisteredSchema> journal;
-    private final HttpServer server;
-    private final ExecutorService executor;
+    private final BoundedHttpServer server;
 
-    private RegistryHttpServer(SchemaRegistryCore core, Consumer<? super RegisteredSchema> journal, HttpServer server,
-                               ExecutorService executor) {
+    private RegistryHttpServer(SchemaRegistryCore core, Consumer<? super RegisteredSchema> journal,
+                               BoundedHttpServer server) {
         this.core = core;
         this.journal = journal;
         this.server = server;
-        this.executor = executor;
     }
 
     /** Binds {@code host:port} ({@code null} host: 127.0.0.1; port 0: any free port) and starts serving. */
     static RegistryHttpServer start(SchemaRegistryCore core, Consumer<? super RegisteredSchema> journal, String host,
                                     int port) {
+        return start(core, journal, host, port, BoundedHttpServer.Limits.defaults());
+    }
+
+    static RegistryHttpServer start(SchemaRegistryCore core, Consumer<? super RegisteredSchema> journal, String host,
+                                    int port, BoundedHttpServer.Limits limits) {
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("invalid registry port " + port);
         }
         String bindHost = host == null || host.isBlank() ? DEFAULT_HOST : host;
-        HttpServer server;
+        BoundedHttpServer server;
         try {
-            server = HttpServer.create(new InetSocketAddress(bindHost, port), 0);
+            server = BoundedHttpServer.bind(new InetSocketAddress(bindHost, port), limits, "schema-registry-http");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot bind the schema registry to " + bindHost + ":" + port, e);
         }
-        AtomicInteger threads = new AtomicInteger();
-        ExecutorService executor = Executors.newFixedThreadPool(4, r -> {
-            Thread t = new Thread(r, "schema-registry-http-" + threads.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
-        RegistryHttpServer registry = new RegistryHttpServer(core, journal, server, executor);
-        server.createContext("/", registry::handle);
-        server.setExecutor(executor);
+        RegistryHttpServer registry = new RegistryHttpServer(core, journal, server);
+        server.route("/", registry::handle);
         server.start();
         return registry;
     }
 
     String url() {
-        InetSocketAddress address = server.getAddress();
+        InetSocketAddress address = server.address();
         String host = address.getHostString();
         return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + address.getPort();
     }
 
     @Override
     public void close() {
-        server.stop(0);
-        executor.shutdownNow();
+        server.close();
     }
 
-    private void handle(HttpExchange exchange) throws IOException {
-        try (exchange) {
-            Answer answer;
-            try {
-                answer = route(exchange.getRequestMethod(), segments(exchange.getRequestURI().getRawPath()),
-                        exchange.getRequestURI().getRawQuery(), exchange);
-            } catch (ApiError e) {
-                answer = error(e.status, e.code, e.getMessage());
-            } catch (IncompatibleSchemaException e) {
-                answer = error(409, IncompatibleSchemaException.ERROR_CODE, e.getMessage());
-            } catch (InvalidSchemaException e) {
-                answer = error(422, InvalidSchemaException.ERROR_CODE, e.getMessage());
-            } catch (SchemaNotFoundException e) {
-                answer = error(404, SchemaNotFoundException.ERROR_CODE, e.getMessage());
-            } catch (RuntimeException e) {
-                LOG.error("schema registry failed {} {}", exchange.getRequestMethod(), exchange.getRequestURI(), e);
-                answer = error(500, INTERNAL_ERROR, "internal error: " + e);
-            }
-            byte[] body = JSON.writeValueAsBytes(answer.body);
-            exchange.getResponseHeaders().set("Content-Type", HttpSchemaRegistryClient.CONTENT_TYPE);
-            exchange.sendResponseHeaders(answer.status, body.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(body);
-            }
+    private void handle(HttpExchange exchange, byte[] body) throws IOException {
+        Answer answer;
+        try {
+            answer = route(exchange.getRequestMethod(), segments(exchange.getRequestURI().getRawPath()),
+                    exchange.getRequestURI().getRawQuery(), body);
+        } catch (ApiError e) {
+            answer = error(e.status, e.code, e.getMessage());
+        } catch (IncompatibleSchemaException e) {
+            answer = error(409, IncompatibleSchemaException.ERROR_CODE, e.getMessage());
+        } catch (InvalidSchemaException e) {
+            answer = error(422, InvalidSchemaException.ERROR_CODE, e.getMessage());
+        } catch (SchemaNotFoundException e) {
+            answer = error(404, SchemaNotFoundException.ERROR_CODE, e.getMessage());
+        } catch (RuntimeException e) {
+            LOG.error("schema registry failed {} {}", exchange.getRequestMethod(), exchange.getRequestURI(), e);
+            answer = error(500, INTERNAL_ERROR, "internal error: " + e);
         }
+        BoundedHttpServer.respond(exchange, answer.status, HttpSchemaRegistryClient.CONTENT_TYPE,
+                JSON.writeValueAsBytes(answer.body));
     }
 
-    private Answer route(String method, List<String> path, String query, HttpExchange exchange) throws IOException {
+    private Answer route(String method, List<String> path, String query, byte[] request) {
         int n = path.size();
         if (n == 1 && path.get(0).equals("subjects")) {
             requireMethod(method, "GET", path);
@@ -137,12 +122,12 @@ final class RegistryHttpServer implements AutoCloseable {
         }
         if (n == 2 && path.get(0).equals("subjects")) {
             requireMethod(method, "POST", path);
-            return lookUp(path.get(1), readSchema(exchange));
+            return lookUp(path.get(1), readSchema(request));
         }
         if (n == 3 && path.get(0).equals("subjects") && path.get(2).equals("versions")) {
             String subject = path.get(1);
             if (method.equals("POST")) {
-                return register(subject, readSchema(exchange));
+                return register(subject, readSchema(request));
             }
             requireMethod(method, "GET", path);
             List<Integer> versions = core.versions(subject);
@@ -163,7 +148,7 @@ final class RegistryHttpServer implements AutoCloseable {
         if (n == 5 && path.get(0).equals("compatibility") && path.get(1).equals("subjects")
                 && path.get(3).equals("versions") && path.get(4).equals("latest")) {
             requireMethod(method, "POST", path);
-            Optional<String> problem = core.compatibilityProblem(path.get(2), readSchema(exchange));
+            Optional<String> problem = core.compatibilityProblem(path.get(2), readSchema(request));
             ObjectNode body = JSON.createObjectNode().put("is_compatible", problem.isEmpty());
             if (query != null && Arrays.asList(query.split("&")).contains("verbose=true")) {
                 body.putArray("messages").addAll(problem.stream().map(JSON.getNodeFactory()::textNode).toList());
@@ -229,12 +214,13 @@ final class RegistryHttpServer implements AutoCloseable {
     }
 
     /** The schema of a request body {@code {"schema": "...", "schemaType": "AVRO"}}; only Avro is served. */
-    private static Schema readSchema(HttpExchange exchange) throws IOException {
+    private static Schema readSchema(byte[] request) {
         JsonNode body;
-        try (InputStream in = exchange.getRequestBody()) {
-            body = JSON.readTree(in);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new ApiError(422, 422, "request body is not JSON: " + e.getOriginalMessage());
+        try {
+            body = JSON.readTree(request);
+        } catch (IOException e) {
+            throw new ApiError(422, 422, "request body is not JSON: "
+                    + (e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
         }
         if (body == null || !body.path("schema").isTextual()) {
             throw new ApiError(422, InvalidSchemaException.ERROR_CODE,

@@ -16,13 +16,18 @@ public final class SchemaRegistryClients {
      * @throws SchemaRegistryException  if none of several URLs answers
      */
     public static SchemaRegistryClient connect(String url) {
+        return connect(url, RegistryClientSettings.NONE);
+    }
+
+    /** As {@link #connect(String)}, each client authenticating and trusting as {@code settings} say. */
+    public static SchemaRegistryClient connect(String url, RegistryClientSettings settings) {
         if (url == null || url.isBlank()) {
             throw new IllegalArgumentException("schema registry URL is required");
         }
         List<HttpSchemaRegistryClient> candidates = new ArrayList<>();
         for (String part : url.split(",")) {
             if (!part.isBlank()) {
-                candidates.add(new HttpSchemaRegistryClient(part));
+                candidates.add(new HttpSchemaRegistryClient(part, settings));
             }
         }
         if (candidates.isEmpty()) {
