@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Scale-out through the consumer group: the same single-round sweep with 1, then 2, ... workers, each owning one device,
+# broker + registry + aggregator on the host's CPUs; then `dtm bench` fast on one device for the same trials, the
+# baseline the pipeline's overhead is measured against.
+#
+# On a multi-GPU machine, from the project root, after `source .gpu/setup.sh` (pack with DTM_GPU_DROP=pytorch-native-cpu
+# so the broker's jars travel):
+#   bash gpu-workers/gpu/scale-out.sh
+# Anywhere else (CPU workers, small model), e.g.:
+#   MODEL=models/brown-llama-8m DEVICES="cpu cpu" DTYPE=float32 PROMPTS=cli/src/main/resources/io/dtm/cli/demo-prompts.txt \
+#     COMPONENTS='model\.layers\.[0-1]\..*' SHARD=16 bash gpu-workers/gpu/scale-out.sh
+#
+# Environment: MODEL (default /tmp/tl, made as a random TinyLlama-1.1B shape if missing), PROMPTS (default the 256
+# prompts beside this script), TOKENS (64), COMPONENTS (every linear component), SHARD (prompts per shard, 64),
+# PARTITIONS of dtm.trials (8), DEVICES (one per worker, default "gpu:0 gpu:1"), DTYPE (float16), DTM (the launcher,
+# default dtm). Logs go to $OUT (or /tmp/dtm-out); the last lines are the table.
+set -uo pipefail
+OUT=${OUT:-/tmp/dtm-out}
+mkdir -p "$OUT"
+DTM=${DTM:-dtm}
+MODEL=${MODEL:-/tmp/tl}
+PROMPTS=${PROMPTS:-gpu-workers/gpu/prompts-256.txt}
+TOKENS=${TOKENS:-64}
+COMPONENTS=${COMPONENTS:-.*}
+SHARD=${SHARD:-64}
+PARTITIONS=${PARTITIONS:-8}
+DEVICES=(${DEVICES:-gpu:0 gpu:1})
+DTYPE=${DTYPE:-float16}
+KAFKA=127.0.0.1:19092
+REGISTRY=http://127.0.0.1:18081
+API=http://127.0.0.1:17070
+CONN=(--bootstrap-servers $KAFKA --registry-url $REGISTRY)
+MODEL=$(realpath -m "$MODEL")
+PIDS=()
+trap 'kill ${PIDS[@]} 2>/dev/null; wait 2>/dev/null' EXIT
+
+[ -d "$MODEL" ] || python3 .gpu/make_random_llama.py "$MODEL" models/brown-llama-8m tinyllama-1.1b || exit 1
+
+wait_for() { # wait_for FILE PATTERN SECONDS
+  for _ in $(seq 1 $(($3 * 5))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done
+  echo "timed out waiting for '$2' in $1" >&2; tail -20 "$1" >&2; return 1
+}
+
+rm -rf /tmp/dtm-scale-broker
+$DTM broker --data-dir /tmp/dtm-scale-broker --port 19092 --registry-port 18081 > "$OUT/broker.log" 2>&1 &
+PIDS+=($!)
+wait_for "$OUT/broker.log" "registry" 60 || exit 1
+$DTM topics create "${CONN[@]}" --partitions "$PARTITIONS" > "$OUT/topics.log" 2>&1 || { cat "$OUT/topics.log"; exit 1; }
+$DTM aggregator "${CONN[@]}" --http-port 17070 --state-dir /tmp/dtm-scale-state > "$OUT/aggregator.log" 2>&1 &
+PIDS+=($!)
+wait_for "$OUT/aggregator.log" "RUNNING\|running\|listening" 120 || exit 1
+
+WORKERS=()
+start_workers() { # start_workers N: one worker per device, the first N devices
+  WORKERS=()
+  for i in $(seq 0 $(($1 - 1))); do
+    $DTM worker "${CONN[@]}" --device "${DEVICES[$i]}" --dtype "$DTYPE" --model-root "$(dirname "$MODEL")" \
+      --worker-id "w$i-of-$1" > "$OUT/worker-$i-of-$1.log" 2>&1 &
+    WORKERS+=($!)
+    PIDS+=($!)
+  done
+}
+stop_workers() {
+  kill "${WORKERS[@]}" 2>/dev/null
+  wait "${WORKERS[@]}" 2>/dev/null
+}
+
+# sweep ID REGEX: publishes a single-round sweep (every matching component at prune 0.5, ranked, nothing committed)
+# and waits until the aggregator has decided it; prints the seconds it took
+sweep() {
+  local t0=$(date +%s.%N)
+  $DTM sweep start "${CONN[@]}" --sweep-id "$1" --model "$MODEL" --model-name "$(basename "$MODEL")" \
+    --prompts "$PROMPTS" --tokens "$TOKENS" --components "$2" --prune-step 0.5 --rounds 1 --commit 0 \
+    --shard-size "$SHARD" >> "$OUT/sweeps.log" 2>&1 || { tail -5 "$OUT/sweeps.log" >&2; return 1; }
+  until curl -sf "$API/sweeps/$1/schedule" | grep -q '"finished" *: *true'; do sleep 0.5; done
+  echo "$(date +%s.%N) - $t0" | bc
+}
+
+# base continuations are computed once per prompt shard and shared through dtm.baselines: a first sweep computes
+# them, so every measured run starts from the same state (the model load and each worker's reference pass still count)
+start_workers 1
+sweep scale-warmup 'model\.layers\.0\.self_attn\.q_proj' > /dev/null || exit 1
+stop_workers
+
+declare -A WALL
+for n in $(seq 1 ${#DEVICES[@]}); do
+  start_workers "$n"
+  WALL[$n]=$(sweep "scale-$n" "$COMPONENTS") || exit 1
+  stop_workers
+  for i in $(seq 0 $((n - 1))); do
+    echo "workers=$n worker $i (${DEVICES[$i]}): $(grep -c 'scoring' "$OUT/worker-$i-of-$n.log") trial shards"
+  done
+  echo "workers=$n sweep wall time ${WALL[$n]} s"
+done
+
+$DTM bench --device "${DEVICES[0]}" --dtype "$DTYPE" --model "$MODEL" --prompts "$PROMPTS" --tokens "$TOKENS" \
+  --components "$COMPONENTS" --methods fast > "$OUT/bench.log" 2>&1
+tail -3 "$OUT/bench.log"
+SETUP=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' "$OUT/bench.log" | head -1)
+FAST=$(sed -n 's/^bench: fast=\([0-9.]*\).*/\1/p' "$OUT/bench.log")
+echo "scale-out table (sweep wall time from publish to decision; speed-up against 1 worker):"
+for n in $(seq 1 ${#DEVICES[@]}); do
+  echo "  workers=$n wall=${WALL[$n]} s speedup=$(echo "scale=2; ${WALL[1]} / ${WALL[$n]}" | bc)"
+done
+echo "  engine alone on ${DEVICES[0]}: set-up $SETUP s + fast $FAST s; pipeline overhead with 1 worker:" \
+  "$(echo "scale=1; 100 * (${WALL[1]} - $SETUP - $FAST) / ($SETUP + $FAST)" | bc)%"
