@@ -6,10 +6,11 @@
 #                                        154 trials at prune 0.5
 #   bash gpu-workers/gpu/bench.sh 7b     Llama-2-7B shape: peer vs dtm bench (-Xmx4g)
 #   bash gpu-workers/gpu/bench.sh 8b     Llama-3-8B shape: load and score with -Xmx4g
+#   bash gpu-workers/gpu/bench.sh apply  a `dtm apply` checkpoint in transformers against dtm's prediction
 # Logs go to $OUT (the device tool brings them back) or /tmp/dtm-out. Each dtm run's peak GPU memory is sampled with
 # nvidia-smi (PyTorch's caching allocator included: what the process holds, not what its tensors need).
 set -uo pipefail
-MODE=${1:?usage: bench.sh 1b|7b|8b}
+MODE=${1:?usage: bench.sh 1b|7b|8b|apply}
 OUT=${OUT:-/tmp/dtm-out}
 mkdir -p "$OUT"
 S=.gpu/shared
@@ -33,8 +34,11 @@ case "$MODE" in
 1b)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   echo "== exactness: float32 on the GPU against the transformers goldens"
-  dtm golden --device gpu --model $S/models/tiny-random-llama --golden $S/golden/tiny-random-llama.shared.json | tail -1
+  if [ -d $S/models/tiny-random-llama ]; then
+    dtm golden --device gpu --model $S/models/tiny-random-llama --golden $S/golden/tiny-random-llama.shared.json | tail -1
+  fi
   dtm golden --device gpu --model models/brown-llama-8m --golden $S/golden/brown-llama-8m.shared.json | tail -1
+  dtm golden --device gpu --model models/brown-llama-8m --golden $S/golden/brown-llama-8m.text.shared.json | tail -1
   echo "== float16 agreement with transformers (56 components at prune 0.5, shared prompts)"
   dtm golden --device gpu --dtype float16 --model models/brown-llama-8m --golden gpu-workers/gpu/brown-llama-8m.sweep56.json \
     --out "$OUT/fp16-sweep56.json" | tail -1
@@ -52,15 +56,23 @@ case "$MODE" in
   python3 .gpu/make_random_llama.py /tmp/l7 models/brown-llama-8m llama-2-7b
   peak peer-7b python3 .gpu/peer_hf_sweep.py --model /tmp/l7 --prompts $P --tokens 64 2>&1 | grep -v Warning
   peak dtm-7b env DTM_JAVA_OPTS=-Xmx4g dtm bench --device gpu --dtype float16 --model /tmp/l7 --prompts $P \
-    --methods fast,full --profile 8
+    --methods fast --profile 8
   rm -rf /tmp/l7
   ;;
 8b)
   echo "== Llama-3-8B shape: load and score with -Xmx4g"
   python3 .gpu/make_random_llama.py /tmp/l8 models/brown-llama-8m llama-3-8b
   peak dtm-8b env DTM_JAVA_OPTS=-Xmx4g dtm bench --device gpu --dtype float16 --model /tmp/l8 --prompts $P \
-    --methods fast --profile 4
+    --methods fast --profile 4 --components 'model\.layers\.(0|10|20|31)\..*'
   rm -rf /tmp/l8
+  ;;
+apply)
+  echo "== dtm apply: the checkpoint loaded by transformers generates what dtm predicts for the schedule"
+  S=gpu-workers/gpu/apply-schedule.json
+  dtm eval --device gpu --model models/brown-llama-8m --prompts $P --schedule $S --continuations "$OUT/cont.json" | tail -2
+  dtm apply --device gpu --model models/brown-llama-8m --schedule $S --out /tmp/applied --dtype float32
+  python3 gpu-workers/gpu/apply_check.py /tmp/applied "$OUT/cont.json" models/brown-llama-8m $S 2>&1 | grep -v Loading
+  rm -rf /tmp/applied
   ;;
 *)
   echo "unknown mode $MODE" >&2; exit 2 ;;

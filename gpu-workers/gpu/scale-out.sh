@@ -12,8 +12,9 @@
 #
 # Environment: MODEL (default /tmp/tl, made as a random TinyLlama-1.1B shape if missing), PROMPTS (default the 256
 # prompts beside this script), TOKENS (64), COMPONENTS (every linear component), SHARD (prompts per shard, 64),
-# PARTITIONS of dtm.trials (8), DEVICES (one per worker, default "gpu:0 gpu:1"), DTYPE (float16), DTM (the launcher,
-# default dtm). Logs go to $OUT (or /tmp/dtm-out); the last lines are the table.
+# DEVICES (one per worker, default "gpu:0 gpu:1"), DTYPE (float16), DTM (the launcher, default dtm). The embedded
+# broker creates the pipeline's topics (4 partitions: at most 4 workers busy at once). Logs go to $OUT (or
+# /tmp/dtm-out); the last lines are the table.
 set -uo pipefail
 OUT=${OUT:-/tmp/dtm-out}
 mkdir -p "$OUT"
@@ -23,7 +24,6 @@ PROMPTS=${PROMPTS:-gpu-workers/gpu/prompts-256.txt}
 TOKENS=${TOKENS:-64}
 COMPONENTS=${COMPONENTS:-.*}
 SHARD=${SHARD:-64}
-PARTITIONS=${PARTITIONS:-8}
 DEVICES=(${DEVICES:-gpu:0 gpu:1})
 DTYPE=${DTYPE:-float16}
 KAFKA=127.0.0.1:19092
@@ -41,11 +41,10 @@ wait_for() { # wait_for FILE PATTERN SECONDS
   echo "timed out waiting for '$2' in $1" >&2; tail -20 "$1" >&2; return 1
 }
 
-rm -rf /tmp/dtm-scale-broker
+rm -rf /tmp/dtm-scale-broker /tmp/dtm-scale-state
 $DTM broker --data-dir /tmp/dtm-scale-broker --port 19092 --registry-port 18081 > "$OUT/broker.log" 2>&1 &
 PIDS+=($!)
 wait_for "$OUT/broker.log" "registry" 60 || exit 1
-$DTM topics create "${CONN[@]}" --partitions "$PARTITIONS" > "$OUT/topics.log" 2>&1 || { cat "$OUT/topics.log"; exit 1; }
 $DTM aggregator "${CONN[@]}" --http-port 17070 --state-dir /tmp/dtm-scale-state > "$OUT/aggregator.log" 2>&1 &
 PIDS+=($!)
 wait_for "$OUT/aggregator.log" "RUNNING\|running\|listening" 120 || exit 1
@@ -73,7 +72,7 @@ sweep() {
     --prompts "$PROMPTS" --tokens "$TOKENS" --components "$2" --prune-step 0.5 --rounds 1 --commit 0 \
     --shard-size "$SHARD" >> "$OUT/sweeps.log" 2>&1 || { tail -5 "$OUT/sweeps.log" >&2; return 1; }
   until curl -sf "$API/sweeps/$1/schedule" | grep -q '"finished" *: *true'; do sleep 0.5; done
-  echo "$(date +%s.%N) - $t0" | bc
+  awk -v a="$(date +%s.%N)" -v b="$t0" "BEGIN {printf \"%.1f\", a - b}"
 }
 
 # base continuations are computed once per prompt shard and shared through dtm.baselines: a first sweep computes
@@ -100,7 +99,7 @@ SETUP=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' "$OUT/bench.log" | head -1)
 FAST=$(sed -n 's/^bench: fast=\([0-9.]*\).*/\1/p' "$OUT/bench.log")
 echo "scale-out table (sweep wall time from publish to decision; speed-up against 1 worker):"
 for n in $(seq 1 ${#DEVICES[@]}); do
-  echo "  workers=$n wall=${WALL[$n]} s speedup=$(echo "scale=2; ${WALL[1]} / ${WALL[$n]}" | bc)"
+  echo "  workers=$n wall=${WALL[$n]} s speedup=$(awk -v a="${WALL[1]}" -v b="${WALL[$n]}" "BEGIN {printf \"%.2f\", a / b}")"
 done
 echo "  engine alone on ${DEVICES[0]}: set-up $SETUP s + fast $FAST s; pipeline overhead with 1 worker:" \
-  "$(echo "scale=1; 100 * (${WALL[1]} - $SETUP - $FAST) / ($SETUP + $FAST)" | bc)%"
+  "$(awk -v w="${WALL[1]}" -v s="$SETUP" -v f="$FAST" "BEGIN {printf \"%.1f\", 100 * (w - s - f) / (s + f)}")%"

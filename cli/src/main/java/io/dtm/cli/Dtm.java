@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The single {@code dtm} launcher: engine commands, the pipeline's services, and the one-command demo. */
 @Command(name = "dtm", mixinStandardHelpOptions = true, version = "dtm 0.1.0",
         description = "Divergent Token Metrics: which parts of an LLM can be pruned or quantized, and in what order.",
-        subcommands = {DemoCommand.class, GoldenCommand.class, EvalCommand.class, BenchCommand.class,
+        subcommands = {DemoCommand.class, GoldenCommand.class, EvalCommand.class, BenchCommand.class, ApplyCommand.class,
                 BrokerCommand.class, TopicsCommand.class, AclsCommand.class, SweepCommand.class, WorkerCommand.class,
                 AggregatorCommand.class})
 public final class Dtm {

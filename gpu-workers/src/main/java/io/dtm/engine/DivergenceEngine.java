@@ -51,6 +51,7 @@ public final class DivergenceEngine implements AutoCloseable {
     private final PromptSetBuilder builder;
     private final TeacherForcedScorer scorer;
     private final GreedyDecoder decoder;
+    private final TextMetrics text;
     private volatile String digest;
 
     private DivergenceEngine(ModelFiles files, LoadedModel m, HuggingFaceTokenizer tokenizer) {
@@ -64,6 +65,7 @@ public final class DivergenceEngine implements AutoCloseable {
         this.builder = new PromptSetBuilder(m);
         this.scorer = new TeacherForcedScorer(m);
         this.decoder = new GreedyDecoder(m);
+        this.text = new TextMetrics(m);
     }
 
     /** Loads config, weights (F32/BF16/F16, single or sharded safetensors) and tokenizer from a Hugging Face directory. */
@@ -256,6 +258,19 @@ public final class DivergenceEngine implements AutoCloseable {
         });
     }
 
+    /**
+     * Prepares a text for {@link #scoreText}: each line one document, tokenized with BOS and cut into windows of at
+     * most {@code window} tokens (dtm-spec "Text metrics"). Fails when no line has 2 tokens to score.
+     */
+    public TextSet prepareText(List<String> lines, int window) {
+        return text.prepare(lines.stream().filter(l -> !l.isBlank()).map(this::encode).toList(), window);
+    }
+
+    /** Perplexity, KL to the base model and top-1 agreement of a trial's model on a prepared text. */
+    public TextScore scoreText(TextSet set, Trial trial) {
+        return withCompressed(trial, PhaseClock.OFF, w -> text.score(set, w));
+    }
+
     /** Greedy generation of {@code tokens} tokens per prompt by the trial's model (EOS ignored), with a KV cache. */
     public int[][] generate(List<int[]> promptIds, int tokens, Trial trial, Progress progress) {
         if (tokens < 1) {
@@ -297,6 +312,18 @@ public final class DivergenceEngine implements AutoCloseable {
                     + m.config().numLayers() + ")");
         }
         return component;
+    }
+
+    ModelFiles files() {
+        return files;
+    }
+
+    /** A component's weight compressed as {@code spec} says, from this engine's weights, as float32 values row-major. */
+    float[] compressedWeight(String component, CompressionSpec spec) {
+        NDArray base = m.weights().component(requireComponent(component));
+        try (NDScope scope = new NDScope()) {
+            return Compressor.of(spec, m.scalars()).apply(base).toType(DataType.FLOAT32, false).toFloatArray();
+        }
     }
 
     /** Bit pattern of a base weight, for the restoration check in tests. */

@@ -13,8 +13,11 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Recomputes a golden file (prompts + cases, dtm-spec "Golden files") with the engine and compares what the file
- * expects: token ids, base greedy continuations and every case's per-prompt FDT/SDT.
+ * Recomputes a golden file (dtm-spec "Golden files") with the engine and compares what the file expects. Two formats:
+ * FDT files (prompts + cases: token ids, base greedy continuations and every case's per-prompt FDT/SDT; a case names
+ * its compressions as {@code kind}/{@code sparsity}/{@code components} or as a {@code schedule} of component →
+ * compression text), and text files ({@code window}, {@code texts}, cases of {@code schedule} with perplexity, KL and
+ * top-1 agreement; a relative perplexity error above {@link #PERPLEXITY_TOLERANCE} is a mismatch).
  *
  * <p>Near-ties are not mismatches: a prompt whose base model disagrees with itself (base_teacher_forced_fdt &lt; N) is
  * not compared, and a case disagreement on a prompt where the compressed model's top-1/top-2 logit margin falls below
@@ -26,10 +29,14 @@ public final class GoldenCheck {
     /** Logit margin below which float32 rounding differences between implementations may flip a greedy choice. */
     public static final double NEAR_TIE = 1e-4;
 
-    public record Summary(int prompts, int cases, int mismatches, int nearTies) {
+    /** Relative perplexity error up to which a text case agrees. */
+    public static final double PERPLEXITY_TOLERANCE = 1e-4;
+
+    /** What was checked ({@code inputs} prompts, or texts) and how it went. */
+    public record Summary(int inputs, String unit, int cases, int mismatches, int nearTies) {
         @Override
         public String toString() {
-            return "golden: " + prompts + " prompts, " + cases + " cases, " + mismatches + " mismatches, "
+            return "golden: " + inputs + " " + unit + ", " + cases + " cases, " + mismatches + " mismatches, "
                     + nearTies + " near-ties";
         }
     }
@@ -42,10 +49,14 @@ public final class GoldenCheck {
         this.log = log;
     }
 
-    /** Checks {@code golden} and, if {@code out} is not null, writes the recomputed file there. */
+    /** Checks {@code golden} (either format) and, if {@code out} is not null, writes the recomputed file there. */
     public Summary run(Path golden, Path out) throws IOException {
         ObjectMapper json = new ObjectMapper();
         JsonNode in = json.readTree(golden.toFile());
+        return in.has("window") ? text(json, golden, in, out) : fdt(json, golden, in, out);
+    }
+
+    private Summary fdt(ObjectMapper json, Path golden, JsonNode in, Path out) throws IOException {
         List<String> prompts = new ArrayList<>();
         in.path("prompts").forEach(p -> prompts.add(p.asText()));
         if (prompts.isEmpty()) {
@@ -122,11 +133,15 @@ public final class GoldenCheck {
                     }
                 }
                 ObjectNode oc = cases.addObject();
-                oc.put("kind", c.path("kind").asText());
-                if (c.has("sparsity")) {
-                    oc.put("sparsity", c.path("sparsity").asDouble());
+                if (c.has("schedule")) {
+                    oc.set("schedule", c.path("schedule").deepCopy());
+                } else {
+                    oc.put("kind", c.path("kind").asText());
+                    if (c.has("sparsity")) {
+                        oc.put("sparsity", c.path("sparsity").asDouble());
+                    }
+                    oc.set("components", c.path("components").deepCopy());
                 }
-                oc.set("components", c.path("components").deepCopy());
                 oc.set("fdt", json.valueToTree(score.fdt()));
                 oc.set("sdt", json.valueToTree(score.sdt()));
                 float[] atDecision = new float[prompts.size()];
@@ -149,7 +164,8 @@ public final class GoldenCheck {
                     double ownMargin = min(margins[p]);
                     String what = String.format("case %d (%s %s) prompt %d: fdt %d sdt %s, expected fdt %d sdt %s"
                                     + " (margin at decision in file %.2e, smallest margin here %.2e)",
-                            caseIndex, c.path("kind").asText(), trial, p, score.fdt()[p], score.sdt()[p],
+                            caseIndex, c.has("schedule") ? "schedule" : c.path("kind").asText(), trial, p,
+                            score.fdt()[p], score.sdt()[p],
                             fdt.path(p).asInt(), sdt.path(p).asText(), fileMargin, ownMargin);
                     if (Math.min(fileMargin, ownMargin) < NEAR_TIE) {
                         nearTies++;
@@ -164,12 +180,92 @@ public final class GoldenCheck {
             if (out != null) {
                 json.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), result);
             }
-            return new Summary(prompts.size(), caseIndex, mismatches, nearTies);
+            return new Summary(prompts.size(), "prompts", caseIndex, mismatches, nearTies);
         }
     }
 
-    /** A golden case as a trial: {@code kind} prune (with {@code sparsity}) or int8_rowwise on every listed component. */
+    /**
+     * A text golden file: the texts cut into windows as the file's {@code window} says, each case's schedule scored
+     * for perplexity, KL and top-1 agreement. The window and token counts must match the file's (else the texts were
+     * tokenized or cut differently); the perplexity must agree to {@link #PERPLEXITY_TOLERANCE}; KL and top-1
+     * agreement are reported beside it.
+     */
+    private Summary text(ObjectMapper json, Path golden, JsonNode in, Path out) throws IOException {
+        List<String> texts = new ArrayList<>();
+        in.path("texts").forEach(t -> texts.add(t.asText()));
+        if (texts.isEmpty()) {
+            throw new IllegalArgumentException(golden + ": no texts");
+        }
+        int window = in.path("window").asInt();
+        int mismatches = 0;
+        try (TextSet set = engine.prepareText(texts, window)) {
+            if (in.has("chunks") && in.path("chunks").asInt() != set.windows()) {
+                mismatches++;
+                log.printf("mismatch: %d windows, expected %d%n", set.windows(), in.path("chunks").asInt());
+            }
+            if (in.has("tokens") && in.path("tokens").asLong() != set.predicted()) {
+                mismatches++;
+                log.printf("mismatch: %d predicted tokens, expected %d%n", set.predicted(), in.path("tokens").asLong());
+            }
+            ObjectNode result = json.createObjectNode();
+            result.put("model", in.path("model").asText(engine.modelDir().getFileName().toString()));
+            result.put("window", window);
+            result.put("dtype_compute", engine.dtypeName());
+            result.set("texts", in.path("texts").deepCopy());
+            result.put("chunks", set.windows());
+            result.put("tokens", set.predicted());
+            ArrayNode cases = result.putArray("cases");
+            int caseIndex = 0;
+            double worstPerplexity = 0;
+            double worstKl = 0;
+            double worstTop1 = 0;
+            for (JsonNode c : in.path("cases")) {
+                Trial trial = trial(c);
+                TextScore score = engine.scoreText(set, trial);
+                ObjectNode oc = cases.addObject();
+                oc.set("schedule", c.path("schedule").deepCopy());
+                oc.put("nll_sum", score.nllSum());
+                oc.put("perplexity", score.perplexity());
+                oc.put("kl_mean", score.klMean());
+                oc.put("top1_agreement", score.top1Agreement());
+                if (c.has("perplexity")) {
+                    double expected = c.path("perplexity").asDouble();
+                    double relative = Math.abs(score.perplexity() - expected) / expected;
+                    worstPerplexity = Math.max(worstPerplexity, relative);
+                    if (!(relative <= PERPLEXITY_TOLERANCE)) {
+                        mismatches++;
+                        log.printf("mismatch: case %d (%s): perplexity %.6f, expected %.6f (relative error %.2e)%n",
+                                caseIndex, trial, score.perplexity(), expected, relative);
+                    }
+                }
+                worstKl = Math.max(worstKl, Math.abs(score.klMean() - c.path("kl_mean").asDouble(score.klMean())));
+                worstTop1 = Math.max(worstTop1,
+                        Math.abs(score.top1Agreement() - c.path("top1_agreement").asDouble(score.top1Agreement())));
+                caseIndex++;
+            }
+            log.printf("text: %d windows of at most %d tokens, %d predicted; largest differences from the file:"
+                    + " perplexity %.2e (relative), kl_mean %.2e, top1_agreement %.2e%n", set.windows(), window,
+                    set.predicted(), worstPerplexity, worstKl, worstTop1);
+            if (out != null) {
+                json.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), result);
+            }
+            return new Summary(texts.size(), "texts", caseIndex, mismatches, 0);
+        }
+    }
+
+    /**
+     * A golden case as a trial: a {@code schedule} (component → compression text), or {@code kind} prune (with
+     * {@code sparsity}) or int8_rowwise on every listed component.
+     */
     static Trial trial(JsonNode c) {
+        if (c.has("schedule")) {
+            Trial t = Trial.none();
+            for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = c.path("schedule").fields(); it.hasNext(); ) {
+                java.util.Map.Entry<String, JsonNode> e = it.next();
+                t = t.plus(e.getKey(), CompressionSpec.parse(e.getValue().asText()));
+            }
+            return t;
+        }
         String kind = c.path("kind").asText();
         CompressionSpec spec = switch (kind) {
             case "prune" -> CompressionSpec.prune(c.path("sparsity").asDouble(Double.NaN));

@@ -13,7 +13,7 @@ import java.util.stream.Stream;
  * argmax r (the reference tokens), and, per batch of prompts, the base hidden states at layer inputs so a trial can
  * start at its first changed layer.
  *
- * <p>The cache holds, per batch ({@code T = P + N - 1} padded positions), each layer's input and mid-point (after
+ * <p>The cache holds, per batch ({@code T = P + N} padded positions), each layer's input and mid-point (after
  * attention) and the final hidden state, {@code B × T × D} each except the last layer's mid-point and output, which
  * cover the {@code B × N} scored rows only (nothing attends to the last layer, so it runs at those rows); each layer's
  * intermediates (rotated q and k, v, the attention context, silu(gate), up), so a trial recomputes only what its
@@ -24,7 +24,7 @@ import java.util.stream.Stream;
 public final class PromptSet implements AutoCloseable {
 
     /**
-     * One forward batch: right-padded teacher-forced sequences x ++ y[0..N-2] and their cache, all owned by the batch's
+     * One forward batch: right-padded teacher-forced sequences x ++ y and their cache, all owned by the batch's
      * own manager. {@code references} are the scored rows' reference tokens on the host, {@code referenceIds} the same
      * [B,N] on the device for trials to compare against there. {@code attention} and {@code mlp} hold each layer's base
      * intermediates, or nulls when the budget leaves them out.

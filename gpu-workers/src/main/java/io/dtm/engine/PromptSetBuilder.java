@@ -123,7 +123,11 @@ final class PromptSetBuilder {
         return new CachePlan(0, false);
     }
 
-    /** Builds a right-padded batch of x ++ y[0..N-2], runs the base model over it and keeps what the plan asks. */
+    /**
+     * Builds a right-padded batch of x ++ y, runs the base model over it and keeps what the plan asks. The last token
+     * y_{N-1} predicts nothing that is scored, but it is one of the prompt set's positions whose activations Wanda's
+     * input norms sum over.
+     */
     private PromptSet.Batch baseBatch(List<int[]> promptIds, int[][] continuations, int first, int size, int tokens,
                                       CachePlan plan) {
         int stride = plan.stride();
@@ -135,7 +139,7 @@ final class PromptSetBuilder {
             for (int j = 0; j < prompt.length; j++) {
                 ids[b * length + j] = prompt[j];
             }
-            for (int i = 0; i < tokens - 1; i++) {
+            for (int i = 0; i < tokens; i++) {
                 ids[b * length + prompt.length + i] = continuations[first + b][i];
             }
         }
@@ -187,11 +191,11 @@ final class PromptSetBuilder {
         }
     }
 
-    /** T of a teacher-forced batch: its longest x ++ y[0..N-2]. */
+    /** T of a teacher-forced batch: its longest x ++ y. */
     private static int paddedLength(List<int[]> promptIds, int first, int size, int tokens) {
         int length = 0;
         for (int b = 0; b < size; b++) {
-            length = Math.max(length, promptIds.get(first + b).length + tokens - 1);
+            length = Math.max(length, promptIds.get(first + b).length + tokens);
         }
         return length;
     }

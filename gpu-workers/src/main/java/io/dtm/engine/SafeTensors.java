@@ -159,6 +159,23 @@ final class SafeTensors implements AutoCloseable {
         });
     }
 
+    /** Where a tensor's bytes start in the file. */
+    long dataOffset(String name) throws IOException {
+        return dataStart + entry(name).begin();
+    }
+
+    /** Copies a tensor's raw bytes, as stored, to {@code out}. */
+    void copyRaw(String name, java.nio.channels.WritableByteChannel out) throws IOException {
+        Entry e = entry(name);
+        long position = dataStart + e.begin();
+        long remaining = e.end() - e.begin();
+        while (remaining > 0) {
+            long sent = channel.transferTo(position, remaining, out);
+            position += sent;
+            remaining -= sent;
+        }
+    }
+
     Entry entry(String name) throws IOException {
         Entry e = entries.get(name);
         if (e == null) {

@@ -549,6 +549,38 @@ class DivergenceEngineTest {
     }
 
     @Test
+    void nanWeightsFailThePromptSetInsteadOfScoringPerfectly() throws IOException {
+        Path copy = TestData.copyModel(TestData.tinyDir(), tmp.resolve("nan-weights"));
+        Path file = copy.resolve("model.safetensors");
+        long offset;
+        try (SafeTensors st = new SafeTensors(file)) {
+            offset = st.dataOffset("model.layers.0.mlp.down_proj.weight");
+        }
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(Float.NaN).flip(),
+                    offset);
+        }
+        try (DivergenceEngine e = DivergenceEngine.load(copy, options(BATCH))) {
+            IllegalStateException failure = assertThrows(IllegalStateException.class,
+                    () -> e.prepare(set.promptIds(), set.continuations(), DivergenceEngine.Progress.NONE));
+            assertTrue(failure.getMessage().startsWith("non-finite"), failure.getMessage());
+        }
+    }
+
+    @Test
+    void promptsPastTheModelsPositionsAreRefused() {
+        int[] longPrompt = new int[engine.config().maxPositionEmbeddings() - N + 1];
+        Arrays.fill(longPrompt, 5);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> engine.generate(List.of(longPrompt), N, Trial.none(), DivergenceEngine.Progress.NONE));
+        assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
+        int[][] continuation = {new int[N]};
+        assertThrows(IllegalArgumentException.class,
+                () -> engine.prepare(List.of(longPrompt), continuation, DivergenceEngine.Progress.NONE));
+    }
+
+    @Test
     void missingShardIsNamed() throws IOException {
         Path copy = TestData.copyModel(TestData.brownDir(), tmp.resolve("brown-missing-shard"));
         Files.delete(copy.resolve("model-00002-of-00003.safetensors"));

@@ -107,7 +107,7 @@ class GoldenExactnessTest {
         Path golden = TestData.golden(TINY);
         Path out = tmp.resolve("tiny.json");
         Run run = check(tiny, golden, out);
-        assertEquals(32, run.summary().prompts());
+        assertEquals(32, run.summary().inputs());
         assertEquals(26, run.summary().cases());
         assertEquals(0, run.summary().mismatches(), run.log());
         assertEquals(0, run.summary().nearTies(), run.log());
@@ -139,7 +139,7 @@ class GoldenExactnessTest {
         Path golden = TestData.golden(BROWN);
         Path out = tmp.resolve("brown.json");
         Run run = check(brown, golden, out);
-        assertEquals(32, run.summary().prompts());
+        assertEquals(32, run.summary().inputs());
         assertEquals(26, run.summary().cases());
         assertEquals(0, run.summary().mismatches(), run.log());
         // prompt 9 (base_teacher_forced_fdt 7) is always a near-tie; at most one case position besides
@@ -195,7 +195,7 @@ class GoldenExactnessTest {
     void goldenWithoutExpectedFieldsRunsAndWritesScores() throws IOException {
         Path out = tmp.resolve("stripped-out.json");
         Run run = check(tiny, strippedTinyGolden(), out);
-        assertEquals(new GoldenCheck.Summary(32, 26, 0, 0), run.summary());
+        assertEquals(new GoldenCheck.Summary(32, "prompts", 26, 0, 0), run.summary());
         JsonNode full = TestData.readJson(TestData.golden(TINY));
         JsonNode w = assertWrittenFormat(out, full);
         assertEquals(64, w.path("n_generated").asInt(), "N defaults to 64");
@@ -259,5 +259,61 @@ class GoldenExactnessTest {
         assertEquals(io.dtm.schemas.CompressionSpec.prune(0.3), t.changes().get("model.layers.1.mlp.up_proj"));
         assertEquals(Arrays.asList("model.layers.0.self_attn.q_proj", "model.layers.1.mlp.up_proj"),
                 t.changes().keySet().stream().toList());
+    }
+
+    @Test
+    void textGoldenMatchesWithinThePerplexityTolerance() throws IOException {
+        Path out = tmp.resolve("text.json");
+        Run run = check(brown, TestData.shared().resolve("golden/brown-llama-8m.text.shared.json"), out);
+        JsonNode in = TestData.readJson(TestData.shared().resolve("golden/brown-llama-8m.text.shared.json"));
+        assertEquals(new GoldenCheck.Summary(in.path("texts").size(), "texts", in.path("cases").size(), 0, 0),
+                run.summary(), run.log());
+        JsonNode written = TestData.readJson(out);
+        assertEquals(in.path("chunks").asInt(), written.path("chunks").asInt(), "windows");
+        assertEquals(in.path("tokens").asLong(), written.path("tokens").asLong(), "predicted tokens");
+        for (int c = 0; c < in.path("cases").size(); c++) {
+            JsonNode expected = in.path("cases").path(c);
+            JsonNode got = written.path("cases").path(c);
+            assertEquals(expected.path("perplexity").asDouble(), got.path("perplexity").asDouble(),
+                    1e-4 * expected.path("perplexity").asDouble(), "case " + c + " perplexity");
+            assertEquals(expected.path("kl_mean").asDouble(), got.path("kl_mean").asDouble(), 1e-4, "case " + c + " kl");
+            assertEquals(expected.path("top1_agreement").asDouble(), got.path("top1_agreement").asDouble(), 1e-3,
+                    "case " + c + " top-1 agreement");
+        }
+        // the dense model is the case with an empty schedule: nothing diverges from itself
+        assertEquals(0.0, written.path("cases").path(0).path("kl_mean").asDouble());
+        assertEquals(1.0, written.path("cases").path(0).path("top1_agreement").asDouble());
+    }
+
+    @Test
+    void textGoldenWithAWrongPerplexityIsAMismatch() throws IOException {
+        ObjectNode in = (ObjectNode) TestData.readJson(TestData.shared().resolve("golden/brown-llama-8m.text.shared.json"));
+        ObjectNode c = (ObjectNode) in.path("cases").path(1);
+        c.put("perplexity", c.path("perplexity").asDouble() * (1 + 2e-4));
+        Path tampered = tmp.resolve("text-tampered.json");
+        TestData.JSON.writeValue(tampered.toFile(), in);
+        Run run = check(brown, tampered, null);
+        assertEquals(1, run.summary().mismatches(), run.log());
+        assertTrue(run.log().contains("mismatch: case 1"), run.log());
+    }
+
+    @Test
+    void casesGivenAsSchedulesScoreLikeTheSameCasesGivenByKind() throws IOException {
+        // the shared file's cases rewritten as {component: compression} schedules must give the file's FDT/SDT
+        ObjectNode in = (ObjectNode) TestData.readJson(TestData.golden(TINY));
+        ArrayNode cases = (ArrayNode) in.path("cases");
+        for (JsonNode c : cases) {
+            ObjectNode schedule = TestData.JSON.createObjectNode();
+            String text = c.path("kind").asText().equals("prune") ? "prune:" + c.path("sparsity").asDouble() : "int8_rowwise";
+            c.path("components").forEach(component -> schedule.put(component.asText(), text));
+            ((ObjectNode) c).remove(Arrays.asList("kind", "sparsity", "components"));
+            ((ObjectNode) c).set("schedule", schedule);
+        }
+        Path asSchedules = tmp.resolve("schedules.json");
+        TestData.JSON.writeValue(asSchedules.toFile(), in);
+        Run run = check(tiny, asSchedules, tmp.resolve("schedules-out.json"));
+        assertEquals(new GoldenCheck.Summary(32, "prompts", cases.size(), 0, 0), run.summary(), run.log());
+        assertTrue(TestData.readJson(tmp.resolve("schedules-out.json")).path("cases").path(0).has("schedule"),
+                "written cases keep the schedule form");
     }
 }

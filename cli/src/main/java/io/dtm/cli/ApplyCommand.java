@@ -1,0 +1,48 @@
+package io.dtm.cli;
+
+import io.dtm.engine.CheckpointExport;
+import io.dtm.engine.DivergenceEngine;
+import io.dtm.engine.EngineOptions;
+import io.dtm.engine.Trial;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "apply", mixinStandardHelpOptions = true,
+        description = "Write a schedule's compressed model as a Hugging Face checkpoint: config, tokenizer and"
+                + " safetensors sharded like the source, every scheduled matrix compressed as dtm-spec defines it.")
+final class ApplyCommand implements Callable<Integer> {
+
+    @Option(names = "--model", required = true, description = "Source Hugging Face model directory.")
+    Path model;
+
+    @Option(names = "--schedule", required = true,
+            description = "JSON with {\"components\": {component: compression}}, or a demo/sweep output.")
+    Path schedule;
+
+    @Option(names = "--out", required = true, description = "Output directory (must not exist, or be empty).")
+    Path out;
+
+    @Option(names = "--dtype",
+            description = "float32, bfloat16 or float16 (default: the source's; int8 values are then rounded to it,"
+                    + " float32 is exact).")
+    String dtype;
+
+    @Option(names = "--device", defaultValue = "cpu",
+            description = "Where compressions run, in float32: cpu, gpu, gpu:I (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Override
+    public Integer call() throws Exception {
+        Trial trial = ScheduleFile.read(schedule);
+        try (DivergenceEngine e = DivergenceEngine.load(model,
+                new EngineOptions(device, "float32", 1, EngineOptions.DEFAULT_CACHE_BUDGET))) {
+            CheckpointExport.Summary s = CheckpointExport.write(e, trial, out, dtype);
+            System.out.printf(Locale.ROOT, "apply: %d of %d tensors compressed, %d files, %.1f MB of %s weights in %s%n",
+                    s.compressed(), s.tensors(), s.files(), s.bytes() / 1e6, s.dtype(), s.out());
+        }
+        return 0;
+    }
+}
