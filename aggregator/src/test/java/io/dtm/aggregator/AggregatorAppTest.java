@@ -1,7 +1,7 @@
 package io.dtm.aggregator;
 
 import io.dtm.producers.SweepPublisher;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DivergenceResult;

@@ -1,6 +1,6 @@
 package io.dtm.aggregator;
 
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;

@@ -7,6 +7,8 @@ import io.dtm.aggregator.RankingView;
 import io.dtm.aggregator.ScheduleView;
 import io.dtm.aggregator.SweepQueryService;
 import io.dtm.engine.EngineOptions;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.local.EngineComparison;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.SweepRequest;

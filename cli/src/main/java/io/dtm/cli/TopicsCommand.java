@@ -1,5 +1,6 @@
 package io.dtm.cli;
 
+import io.dtm.local.EmbeddedCluster;
 import io.dtm.schemas.Topics;
 import java.util.List;
 import java.util.concurrent.Callable;

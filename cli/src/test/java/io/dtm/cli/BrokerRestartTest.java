@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.ScheduleView;
+import io.dtm.local.EmbeddedCluster;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.http.Health;
 import io.dtm.schemas.registry.SchemaRegistryClient;

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.ScheduleView;
 import io.dtm.aggregator.StopReason;
+import io.dtm.local.EmbeddedCluster;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.SweepRequest;
 import java.net.URI;

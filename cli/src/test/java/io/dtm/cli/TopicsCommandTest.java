@@ -3,6 +3,7 @@ package io.dtm.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dtm.local.EmbeddedCluster;
 import io.dtm.schemas.Topics;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;

@@ -1,5 +1,7 @@
 package io.dtm.producers;
 
+import io.dtm.planner.SweepRequests;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;
