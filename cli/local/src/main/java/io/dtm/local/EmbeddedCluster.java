@@ -15,25 +15,17 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.stream.Stream;
 import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.CreateTopicsResult;
-import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.Uuid;
-import org.apache.kafka.common.config.TopicConfig;
-import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.utils.Time;
 import org.apache.kafka.metadata.storage.Formatter;
 import org.apache.kafka.server.common.MetadataVersion;
@@ -43,7 +35,7 @@ import org.slf4j.LoggerFactory;
 /**
  * A complete single-machine pipeline backbone in this JVM: one Kafka 4.1 node acting as broker and KRaft controller,
  * the pipeline's topics, and the Kafka-backed schema registry. For demos, tests and laptops; a real deployment points
- * the services at an external cluster and uses {@link #createTopics} there.
+ * the services at an external cluster and creates the topics there with {@code dtm topics create}.
  *
  * <p>The node is configured for exactly-once on a single broker (replication factor 1 for the offsets and transaction
  * logs, min ISR 1), so transactional producers and Streams with {@code exactly_once_v2} work against it. Like any
@@ -51,7 +43,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class EmbeddedCluster implements AutoCloseable {
 
-    /** Partitions of every pipeline topic: enough for a few workers to share the trial queue. */
+    /**
+     * Partitions of every pipeline topic here, fewer than a deployment's ({@link Topics}): enough for a few workers to
+     * share the trial queue, and few enough that the first group join and transaction are quick on a laptop.
+     */
     public static final int PARTITIONS = 4;
 
     private static final Logger LOG = LoggerFactory.getLogger(EmbeddedCluster.class);
@@ -66,11 +61,11 @@ public final class EmbeddedCluster implements AutoCloseable {
     private final KafkaRaftServer server;
     private final KafkaSchemaRegistryServer registry;
     private final String bootstrapServers;
-    private final Path tempDir;
+    private final TempDir tempDir;
     private boolean closed;
 
     private EmbeddedCluster(KafkaRaftServer server, KafkaSchemaRegistryServer registry, String bootstrapServers,
-                            Path tempDir) {
+                            TempDir tempDir) {
         this.server = server;
         this.registry = registry;
         this.bootstrapServers = bootstrapServers;
@@ -100,12 +95,9 @@ public final class EmbeddedCluster implements AutoCloseable {
             throw new IllegalArgumentException("ports must be within 0..65535, got " + brokerPort + " and "
                     + registryPort);
         }
-        Path tempDir = null;
+        TempDir tempDir = dataDir == null ? TempDir.create("dtm-kafka-") : null;
         try {
-            if (dataDir == null) {
-                tempDir = Files.createTempDirectory("dtm-kafka-");
-            }
-            Path root = dataDir != null ? dataDir : tempDir;
+            Path root = dataDir != null ? dataDir : tempDir.path();
             Path logDir = Files.createDirectories(root.resolve("kraft"));
             format(logDir);
             Properties kept = keptPorts(root);
@@ -136,7 +128,7 @@ public final class EmbeddedCluster implements AutoCloseable {
             try {
                 Map<String, Object> admin = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
                 awaitReady(admin);
-                createTopics(admin, PARTITIONS, (short) 1);
+                Topics.create(admin, PARTITIONS, (short) 1);
                 KafkaSchemaRegistryServer registry;
                 try {
                     registry = KafkaSchemaRegistryServer.start(admin, HOST, registryAt);
@@ -159,10 +151,10 @@ public final class EmbeddedCluster implements AutoCloseable {
                 throw e;
             }
         } catch (IOException e) {
-            deleteQuietly(tempDir);
+            delete(tempDir);
             throw new UncheckedIOException("cannot prepare the embedded Kafka data directory", e);
         } catch (RuntimeException e) {
-            deleteQuietly(tempDir);
+            delete(tempDir);
             throw e;
         }
     }
@@ -188,52 +180,8 @@ public final class EmbeddedCluster implements AutoCloseable {
             registry.close();
         } finally {
             stop(server);
-            deleteQuietly(tempDir);
+            delete(tempDir);
         }
-    }
-
-    /**
-     * Creates every topic of {@link Topics#ALL} that is missing, {@link Topics#COMPACTED} ones with
-     * {@code cleanup.policy=compact}, on any cluster {@code adminProps} reach (bootstrap servers plus security
-     * settings). Existing topics are left as they are. Returns the topics it created. The schema registry's store
-     * topic is not among them: {@link KafkaSchemaRegistryServer} creates it with the layout it needs.
-     */
-    public static List<String> createTopics(Map<String, Object> adminProps, int partitions, short replication) {
-        Objects.requireNonNull(adminProps, "adminProps");
-        if (partitions < 1 || replication < 1) {
-            throw new IllegalArgumentException("partitions and replication must be >= 1, were " + partitions + " and "
-                    + replication);
-        }
-        List<NewTopic> topics = Topics.ALL.stream()
-                .map(name -> new NewTopic(name, partitions, replication)
-                        .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, Topics.COMPACTED.contains(name)
-                                ? TopicConfig.CLEANUP_POLICY_COMPACT : TopicConfig.CLEANUP_POLICY_DELETE)))
-                .toList();
-        List<String> created = new ArrayList<>();
-        try (Admin admin = Admin.create(adminProps)) {
-            CreateTopicsResult result = admin.createTopics(topics);
-            for (NewTopic topic : topics) {
-                try {
-                    result.values().get(topic.name()).get(READY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-                    created.add(topic.name());
-                } catch (ExecutionException e) {
-                    if (!(e.getCause() instanceof TopicExistsException)) {
-                        throw new IllegalStateException("cannot create topic " + topic.name() + ": " + e.getCause(),
-                                e.getCause());
-                    }
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while creating the pipeline topics", e);
-        } catch (TimeoutException e) {
-            throw new IllegalStateException("Kafka at " + adminProps.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG)
-                    + " did not create the pipeline topics within " + READY_TIMEOUT.toSeconds() + " s", e);
-        }
-        if (!created.isEmpty()) {
-            LOG.info("created topics {} ({} partitions, replication factor {})", created, partitions, replication);
-        }
-        return created;
     }
 
     /**
@@ -317,6 +265,12 @@ public final class EmbeddedCluster implements AutoCloseable {
         }
     }
 
+    private static void delete(TempDir tempDir) {
+        if (tempDir != null) {
+            tempDir.close();
+        }
+    }
+
     private static void stop(KafkaRaftServer server) {
         try {
             server.shutdown();
@@ -359,19 +313,6 @@ public final class EmbeddedCluster implements AutoCloseable {
         ports.setProperty(REGISTRY_PORT, registryUrl.substring(registryUrl.lastIndexOf(':') + 1));
         try (Writer out = Files.newBufferedWriter(root.resolve(PORTS_FILE), StandardCharsets.UTF_8)) {
             ports.store(out, "the ports this data directory is served on; dtm broker --data-dir reuses them");
-        }
-    }
-
-    private static void deleteQuietly(Path dir) {
-        if (dir == null || !Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(path);
-            }
-        } catch (IOException e) {
-            LOG.warn("could not delete {}: {}", dir, e.toString());
         }
     }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dtm.schemas.Topic;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.TrialKind;
@@ -59,13 +60,13 @@ class EmbeddedClusterTest {
             RecordMetadata sent = produceInTransaction(cluster, registry, RESULT);
             ConsumerRecord<String, byte[]> raw = consumeOne(cluster, sent);
             assertEquals(RESULT, AvroSerdes.deserializer(DivergenceResult.class, registry)
-                    .deserialize(Topics.DIVERGENCES, raw.value()));
+                    .deserialize(Topics.DIVERGENCES.name(), raw.value()));
             assertEquals("t-1/1", raw.key());
-            assertEquals(registry.latest(Topics.DIVERGENCES + "-value").orElseThrow().id(),
+            assertEquals(registry.latest(Topics.DIVERGENCES.name() + "-value").orElseThrow().id(),
                     WireFormat.schemaId(raw.value()));
 
             assertTopics(cluster.bootstrapServers());
-            assertEquals(List.of(), EmbeddedCluster.createTopics(
+            assertEquals(List.of(), Topics.create(
                     Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers()), 4, (short) 1),
                     "every topic exists already");
         }
@@ -81,14 +82,14 @@ class EmbeddedClusterTest {
         try (EmbeddedCluster first = EmbeddedCluster.start(dataDir)) {
             SchemaRegistryClient registry = SchemaRegistryClients.connect(first.registryUrl());
             sent = produce(first, registry, RESULT);
-            id = registry.latest(Topics.DIVERGENCES + "-value").orElseThrow().id();
+            id = registry.latest(Topics.DIVERGENCES.name() + "-value").orElseThrow().id();
         }
         try (EmbeddedCluster second = EmbeddedCluster.start(dataDir)) {
             SchemaRegistryClient registry = SchemaRegistryClients.connect(second.registryUrl());
-            assertEquals(id, registry.latest(Topics.DIVERGENCES + "-value").orElseThrow().id());
+            assertEquals(id, registry.latest(Topics.DIVERGENCES.name() + "-value").orElseThrow().id());
             ConsumerRecord<String, byte[]> raw = consumeOne(second, sent);
             assertEquals(RESULT, AvroSerdes.deserializer(DivergenceResult.class, registry)
-                    .deserialize(Topics.DIVERGENCES, raw.value()));
+                    .deserialize(Topics.DIVERGENCES.name(), raw.value()));
         }
         assertTrue(dataDir.resolve("kraft").toFile().isDirectory(), "a given data directory is kept");
     }
@@ -107,18 +108,18 @@ class EmbeddedClusterTest {
             registryUrl = first.registryUrl();
             SchemaRegistryClient registry = SchemaRegistryClients.connect(registryUrl);
             produce(first, registry, RESULT);
-            id = registry.latest(Topics.DIVERGENCES + "-value").orElseThrow().id();
+            id = registry.latest(Topics.DIVERGENCES.name() + "-value").orElseThrow().id();
             try (KafkaProducer<String, String> p = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
                     bootstrap), new StringSerializer(), new StringSerializer())) {
-                p.send(new ProducerRecord<>(Topics.SCHEMAS, 0, "{\"keytype\": \"NOOP\"}", "not a registration")).get();
-                p.send(new ProducerRecord<>(Topics.SCHEMAS, 0, "x", "{\"subject\": \"s\", \"version\": 1}")).get();
+                p.send(new ProducerRecord<>(Topics.SCHEMAS.name(), 0, "{\"keytype\": \"NOOP\"}", "not a registration")).get();
+                p.send(new ProducerRecord<>(Topics.SCHEMAS.name(), 0, "x", "{\"subject\": \"s\", \"version\": 1}")).get();
             }
         }
         try (EmbeddedCluster second = EmbeddedCluster.start(dataDir)) {
             assertEquals(bootstrap, second.bootstrapServers(), "the broker comes back where its clients look");
             assertEquals(registryUrl, second.registryUrl());
             SchemaRegistryClient registry = SchemaRegistryClients.connect(second.registryUrl());
-            assertEquals(id, registry.latest(Topics.DIVERGENCES + "-value").orElseThrow().id(),
+            assertEquals(id, registry.latest(Topics.DIVERGENCES.name() + "-value").orElseThrow().id(),
                     "the good registrations survive the garbage beside them");
         }
         int free;
@@ -161,20 +162,13 @@ class EmbeddedClusterTest {
         }
     }
 
-    @Test
-    void createTopicsRefusesNonsense() {
-        Map<String, Object> props = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, "127.0.0.1:1");
-        assertThrows(IllegalArgumentException.class, () -> EmbeddedCluster.createTopics(props, 0, (short) 1));
-        assertThrows(IllegalArgumentException.class, () -> EmbeddedCluster.createTopics(props, 4, (short) 0));
-    }
-
     private static RecordMetadata produce(EmbeddedCluster cluster, SchemaRegistryClient registry,
                                           DivergenceResult value) throws Exception {
         Map<String, Object> props = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers(),
                 ProducerConfig.ACKS_CONFIG, "all");
         try (KafkaProducer<String, DivergenceResult> producer = new KafkaProducer<>(props, new StringSerializer(),
                 AvroSerdes.serializer(DivergenceResult.class, registry))) {
-            return producer.send(new ProducerRecord<>(Topics.DIVERGENCES,
+            return producer.send(new ProducerRecord<>(Topics.DIVERGENCES.name(),
                     Topics.shardKey(value.getTrialId(), value.getShard()), value)).get();
         }
     }
@@ -189,7 +183,7 @@ class EmbeddedClusterTest {
                 AvroSerdes.serializer(DivergenceResult.class, registry))) {
             producer.initTransactions();
             producer.beginTransaction();
-            var sent = producer.send(new ProducerRecord<>(Topics.DIVERGENCES,
+            var sent = producer.send(new ProducerRecord<>(Topics.DIVERGENCES.name(),
                     Topics.shardKey(value.getTrialId(), value.getShard()), value));
             producer.commitTransaction();
             return sent.get();
@@ -216,18 +210,19 @@ class EmbeddedClusterTest {
 
     private static void assertTopics(String bootstrap) throws Exception {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
-            List<String> expected = new ArrayList<>(Topics.ALL);
+            List<Topic<String, ?>> expected = new ArrayList<>(Topics.ALL);
             expected.add(Topics.SCHEMAS);
-            Map<String, TopicDescription> described = admin.describeTopics(expected).allTopicNames().get();
-            List<ConfigResource> resources = expected.stream()
+            List<String> names = expected.stream().map(Topic::name).toList();
+            Map<String, TopicDescription> described = admin.describeTopics(names).allTopicNames().get();
+            List<ConfigResource> resources = names.stream()
                     .map(t -> new ConfigResource(ConfigResource.Type.TOPIC, t)).toList();
             Map<ConfigResource, Config> configs = admin.describeConfigs(resources).all().get();
-            for (String topic : expected) {
-                int partitions = topic.equals(Topics.SCHEMAS) ? 1 : EmbeddedCluster.PARTITIONS;
-                assertEquals(partitions, described.get(topic).partitions().size(), topic);
-                String policy = configs.get(new ConfigResource(ConfigResource.Type.TOPIC, topic))
+            for (Topic<String, ?> topic : expected) {
+                int partitions = topic == Topics.SCHEMAS ? 1 : EmbeddedCluster.PARTITIONS;
+                assertEquals(partitions, described.get(topic.name()).partitions().size(), topic.name());
+                String policy = configs.get(new ConfigResource(ConfigResource.Type.TOPIC, topic.name()))
                         .get(TopicConfig.CLEANUP_POLICY_CONFIG).value();
-                assertEquals(Topics.COMPACTED.contains(topic) ? "compact" : "delete", policy, topic);
+                assertEquals(topic.compacted() ? "compact" : "delete", policy, topic.name());
             }
         }
     }

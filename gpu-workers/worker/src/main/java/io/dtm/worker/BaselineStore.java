@@ -1,5 +1,6 @@
 package io.dtm.worker;
 
+import io.dtm.schemas.Topic;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.BaseContinuation;
 import java.time.Duration;
@@ -12,10 +13,8 @@ import java.util.stream.IntStream;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.Deserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,24 +29,21 @@ final class BaselineStore implements AutoCloseable {
     private final KafkaConsumer<String, byte[]> reader;
     private final Deserializer<BaseContinuation> deserializer;
     private final Map<String, BaseContinuation> table = new HashMap<>();
-    private final List<TopicPartition> partitions;
 
     BaselineStore(Map<String, Object> clientProps, Deserializer<BaseContinuation> deserializer) {
         Map<String, Object> props = new HashMap<>(clientProps);
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         props.remove(ConsumerConfig.GROUP_ID_CONFIG);
-        this.reader = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer());
+        this.reader = new KafkaConsumer<>(props, Topics.BASELINES.keySerde().deserializer(),
+                new ByteArrayDeserializer());
         this.deserializer = deserializer;
-        this.partitions = reader.partitionsFor(Topics.BASELINES, Duration.ofSeconds(30)).stream()
-                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
-        reader.assign(partitions);
-        reader.seekToBeginning(partitions);
+        Topics.BASELINES.assignFromBeginning(reader, Duration.ofSeconds(30));
     }
 
     /** The continuations for {@code key} ({@code promptSetId/shard}), after catching up with the topic. */
     Optional<BaseContinuation> get(String key) {
-        catchUp();
+        Topic.readToEnd(reader, this::apply);
         return Optional.ofNullable(table.get(key));
     }
 
@@ -56,24 +52,19 @@ final class BaselineStore implements AutoCloseable {
         table.put(key, value);
     }
 
-    private void catchUp() {
-        Map<TopicPartition, Long> end = reader.endOffsets(partitions);
-        while (end.entrySet().stream().anyMatch(e -> reader.position(e.getKey()) < e.getValue())) {
-            for (ConsumerRecord<String, byte[]> r : reader.poll(Duration.ofMillis(200))) {
-                try {
-                    BaseContinuation value = deserializer.deserialize(r.topic(), r.value());
-                    if (value == null) {
-                        table.remove(r.key());
-                    } else {
-                        table.put(r.key(), value);
-                    }
-                } catch (RuntimeException e) {
-                    // a bad baseline only costs a recomputation; the trial itself is unaffected
-                    log.warn("ignoring baseline {} at {}-{}@{}: it does not decode ({})", r.key(), r.topic(),
-                            r.partition(), r.offset(), e.getMessage());
-                    table.remove(r.key());
-                }
+    private void apply(ConsumerRecord<String, byte[]> r) {
+        try {
+            BaseContinuation value = deserializer.deserialize(r.topic(), r.value());
+            if (value == null) {
+                table.remove(r.key());
+            } else {
+                table.put(r.key(), value);
             }
+        } catch (RuntimeException e) {
+            // a bad baseline only costs a recomputation; the trial itself is unaffected
+            log.warn("ignoring baseline {} at {}-{}@{}: it does not decode ({})", r.key(), r.topic(), r.partition(),
+                    r.offset(), e.getMessage());
+            table.remove(r.key());
         }
     }
 

@@ -8,6 +8,8 @@ import io.dtm.engine.TrialScore;
 import io.dtm.schemas.BrokerWatch;
 import io.dtm.schemas.CompressionSpec;
 import io.dtm.schemas.ContentDigest;
+import io.dtm.schemas.DeadLetters;
+import io.dtm.schemas.Topic;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.BaseContinuation;
 import io.dtm.schemas.avro.ComponentTrial;
@@ -18,8 +20,6 @@ import io.dtm.schemas.avro.TrialKind;
 import io.dtm.schemas.http.Health;
 import io.dtm.schemas.registry.SchemaRegistryClient;
 import io.dtm.schemas.registry.SchemaRegistryException;
-import io.dtm.schemas.serde.AvroSerdes;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,7 +30,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -50,7 +49,7 @@ import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serde;
-import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -69,6 +68,8 @@ public final class TrialWorker implements Runnable, AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(TrialWorker.class);
     private static final String SERVICE = "gpu-worker";
+    /** Every worker's transactional id starts so; the rest is its worker id. */
+    public static final String TRANSACTIONAL_ID_PREFIX = "dtm-worker-";
 
     /**
      * Worker settings.
@@ -83,6 +84,10 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                          Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets,
                          int cachedModels, long maxBatchBytes) {
 
+        public static final String DEFAULT_GROUP = "dtm-workers";
+        /** Long enough for a trial shard of a large model on a slow device; the group reassigns a longer one. */
+        public static final long DEFAULT_MAX_TRIAL_MINUTES = 60;
+        public static final int DEFAULT_CACHED_PROMPT_SETS = 4;
         public static final int DEFAULT_CACHED_MODELS = 2;
         public static final long DEFAULT_MAX_BATCH_BYTES = 8L << 30;
 
@@ -116,6 +121,13 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             this(clientProps, registry, groupId, workerId, modelRoot, engine, maxTrialTime, cachedPromptSets,
                     DEFAULT_CACHED_MODELS, DEFAULT_MAX_BATCH_BYTES);
         }
+
+        /** Every default: the group {@value #DEFAULT_GROUP}, {@value #DEFAULT_MAX_TRIAL_MINUTES} minutes a trial. */
+        public static Config defaults(Map<String, Object> clientProps, SchemaRegistryClient registry, String workerId,
+                                      Path modelRoot, EngineOptions engine) {
+            return new Config(clientProps, registry, DEFAULT_GROUP, workerId, modelRoot, engine,
+                    Duration.ofMinutes(DEFAULT_MAX_TRIAL_MINUTES), DEFAULT_CACHED_PROMPT_SETS);
+        }
     }
 
     private final Config config;
@@ -143,10 +155,10 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         this.promptSets = new PromptSetCache(config.cachedPromptSets(), config.engine().cacheBudgetBytes());
         this.models = new ModelCache(config.modelRoot(), config.engine(), config.cachedModels(),
                 model -> promptSets.evict(model.id() + "/"));
-        this.trials = AvroSerdes.serde(ComponentTrial.class, config.registry());
-        this.results = AvroSerdes.serde(DivergenceResult.class, config.registry());
-        this.baselineSerde = AvroSerdes.serde(BaseContinuation.class, config.registry());
-        this.deadLetters = AvroSerdes.serde(DeadLetter.class, config.registry());
+        this.trials = Topics.TRIALS.valueSerde(config.registry());
+        this.results = Topics.DIVERGENCES.valueSerde(config.registry());
+        this.baselineSerde = Topics.BASELINES.valueSerde(config.registry());
+        this.deadLetters = Topics.DEAD_LETTERS.valueSerde(config.registry());
 
         Map<String, Object> c = new HashMap<>(config.clientProps());
         c.put(ConsumerConfig.GROUP_ID_CONFIG, config.groupId());
@@ -156,10 +168,10 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 1);
         c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, (int) Math.min(Integer.MAX_VALUE, config.maxTrialTime().toMillis()));
-        this.consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
+        this.consumer = new KafkaConsumer<>(c, Topics.TRIALS.keySerde().deserializer(), new ByteArrayDeserializer());
 
         Map<String, Object> p = new HashMap<>(config.clientProps());
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "dtm-worker-" + config.workerId());
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, TRANSACTIONAL_ID_PREFIX + config.workerId());
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.CLIENT_ID_CONFIG, config.workerId() + "-producer");
@@ -202,7 +214,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     public void run() {
         try {
             producer.initTransactions();
-            consumer.subscribe(List.of(Topics.TRIALS), new ConsumerRebalanceListener() {
+            consumer.subscribe(List.of(Topics.TRIALS.name()), new ConsumerRebalanceListener() {
                 @Override
                 public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
                     log.info("{}: partitions revoked {}", config.workerId(), partitions);
@@ -276,7 +288,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
             return;
         }
-        if (out.stream().anyMatch(r -> r.topic().equals(Topics.DEAD_LETTERS))) {
+        if (out.stream().anyMatch(r -> r.topic().equals(Topics.DEAD_LETTERS.name()))) {
             halt(record, "its dead letter cannot be written: " + failure);
             return;
         }
@@ -293,12 +305,10 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private List<ProducerRecord<String, byte[]>> deadLetter(ConsumerRecord<String, byte[]> record, String reason) {
         log.warn("{}: dead-lettering {}-{}@{} (key {}): {}", config.workerId(), record.topic(), record.partition(),
                 record.offset(), record.key(), reason);
-        DeadLetter dl = DeadLetter.newBuilder()
-                .setSourceTopic(record.topic()).setPartition(record.partition()).setOffset(record.offset())
-                .setKey(record.key()).setPayload(record.value() == null ? null : ByteBuffer.wrap(record.value()))
-                .setReason(reason).setService(SERVICE).setFailedAtMs(System.currentTimeMillis()).build();
+        DeadLetter dl = DeadLetters.of(SERVICE, record.topic(), record.partition(), record.offset(), record.key(),
+                record.value(), reason, System.currentTimeMillis());
         try {
-            return List.of(encode(Topics.DEAD_LETTERS, record.key(), dl, deadLetters));
+            return List.of(encode(Topics.DEAD_LETTERS, record.key(), dl, deadLetters.serializer()));
         } catch (RuntimeException e) {
             if (SchemaRegistryException.isTransient(e)) {
                 retryLater(record, "schema registry unavailable for its dead letter (" + e.getMessage() + ")");
@@ -397,7 +407,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                 .setFdt(Arrays.stream(score.fdt()).boxed().toList())
                 .setSdt(Arrays.stream(score.sdt()).boxed().toList())
                 .setWorkerId(config.workerId()).setElapsedMs((System.nanoTime() - start) / 1_000_000).build();
-        out.add(encode(Topics.DIVERGENCES, Topics.shardKey(t.getTrialId(), t.getShard()), result, results));
+        out.add(encode(Topics.DIVERGENCES, Topics.shardKey(t.getTrialId(), t.getShard()), result, results.serializer()));
         return out;
     }
 
@@ -439,7 +449,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                     .setContinuations(lists(continuations)).setReferences(lists(set.references()))
                     .setModelDigest(model.digest()).setPromptsDigest(promptsDigest).setWorkerId(config.workerId())
                     .build();
-            out.add(encode(Topics.BASELINES, baselineKey, published, baselineSerde));
+            out.add(encode(Topics.BASELINES, baselineKey, published, baselineSerde.serializer()));
             baselines.put(baselineKey, published);
             return set;
         } catch (RuntimeException e) {
@@ -488,9 +498,21 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         return Arrays.stream(rows).map(r -> Arrays.stream(r).boxed().toList()).toList();
     }
 
-    private static <T extends SpecificRecord> ProducerRecord<String, byte[]> encode(String topic, String key, T value,
-                                                                                 Serde<T> serde) {
-        return new ProducerRecord<>(topic, key, serde.serializer().serialize(topic, value));
+    private static <T> ProducerRecord<String, byte[]> encode(Topic<String, T> topic, String key, T value,
+                                                             Serializer<T> serializer) {
+        return new ProducerRecord<>(topic.name(), key, serializer.serialize(topic.name(), value));
+    }
+
+    /** Runs each worker on a daemon thread of its own ({@code worker-0}, ...) and returns the threads. */
+    public static List<Thread> startThreads(List<TrialWorker> workers) {
+        List<Thread> threads = new ArrayList<>();
+        for (TrialWorker w : workers) {
+            Thread t = new Thread(w, "worker-" + threads.size());
+            t.setDaemon(true);
+            t.start();
+            threads.add(t);
+        }
+        return threads;
     }
 
     /** Stops after the trial in progress; its transaction either commits or is redelivered. */

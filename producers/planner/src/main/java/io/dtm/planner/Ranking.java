@@ -6,6 +6,7 @@ import io.dtm.schemas.avro.RankingEntry;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * The order in which a round's candidates are ranked (dtm-spec, "The greedy schedule"): higher FDTM first; on equal
@@ -15,12 +16,9 @@ import java.util.List;
 public final class Ranking {
     private Ranking() {}
 
-    /**
-     * The FDTM/SDTM part is {@link DivergenceSummary#BEST_FIRST} itself, so the tie rule is written once for the whole
-     * project; that comparator reads only {@code fdtm} and {@code sdtm} of the summary view built here.
-     */
+    /** The FDTM/SDTM part is {@link DivergenceSummary#bestFirst}, the tie rule written once for the whole project. */
     public static final Comparator<RankingEntry> BEST_FIRST =
-            Comparator.comparing(Ranking::scores, DivergenceSummary.BEST_FIRST)
+            DivergenceSummary.bestFirst(RankingEntry::getFdtm, RankingEntry::getSdtm)
                     .thenComparing(RankingEntry::getComponent)
                     .thenComparing(RankingEntry::getCompression);
 
@@ -44,8 +42,13 @@ public final class Ranking {
         return entries.stream().sorted(BEST_FIRST).toList();
     }
 
-    private static DivergenceSummary scores(RankingEntry e) {
-        return new DivergenceSummary(e.getPrompts(), 0, e.getFdtm(), e.getFdtMedian(), e.getFdtP10(), e.getShareAtN(),
-                e.getSdtm());
+    /**
+     * A round's ranking with {@code entry} in place of its candidate's earlier entry (a round has one trial per action,
+     * so component and compression name the candidate), best first.
+     */
+    public static List<RankingEntry> with(Collection<RankingEntry> ranking, RankingEntry entry) {
+        return Stream.concat(ranking.stream().filter(e -> !(e.getComponent().equals(entry.getComponent())
+                        && e.getCompression().equals(entry.getCompression()))), Stream.of(entry))
+                .sorted(BEST_FIRST).toList();
     }
 }

@@ -54,4 +54,13 @@ class RankingTest {
         assertEquals(4, e.getPrompts());
         assertEquals(false, e.getComplete());
     }
+
+    @Test
+    void anUpdatedCandidateReplacesItsEntry() {
+        List<RankingEntry> ranking = Ranking.with(List.of(ranked("a", "prune:0.1", 10, 0.1),
+                ranked("b", "prune:0.1", 20, 0.1)), ranked("a", "prune:0.1", 30, 0.0));
+        assertEquals(List.of("a", "b"), ranking.stream().map(RankingEntry::getComponent).toList());
+        assertEquals(30, ranking.get(0).getFdtm());
+        assertEquals(3, Ranking.with(ranking, ranked("a", "int8_rowwise", 5, 0.0)).size());
+    }
 }

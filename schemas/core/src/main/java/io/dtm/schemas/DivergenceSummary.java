@@ -2,6 +2,7 @@ package io.dtm.schemas;
 
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.function.ToDoubleFunction;
 
 /**
  * The aggregates of per-prompt FDT/SDT over a prompt set (dtm-spec, "Aggregates"): FDTM = mean FDT, its median,
@@ -13,8 +14,12 @@ public record DivergenceSummary(int prompts, int tokens, double fdtm, double fdt
 
     /** Ranking order (dtm-spec, greedy schedule): higher FDTM first; ties: higher SDTM loses. Name order is the caller's. */
     public static final Comparator<DivergenceSummary> BEST_FIRST =
-            Comparator.comparingDouble(DivergenceSummary::fdtm).reversed()
-                    .thenComparingDouble(DivergenceSummary::sdtm);
+            bestFirst(DivergenceSummary::fdtm, DivergenceSummary::sdtm);
+
+    /** {@link #BEST_FIRST} for anything that carries an FDTM and an SDTM, so the tie rule is written once. */
+    public static <T> Comparator<T> bestFirst(ToDoubleFunction<T> fdtm, ToDoubleFunction<T> sdtm) {
+        return Comparator.comparingDouble(fdtm).reversed().thenComparingDouble(sdtm);
+    }
 
     public static DivergenceSummary of(int[] fdt, double[] sdt, int tokens) {
         if (fdt.length != sdt.length) {

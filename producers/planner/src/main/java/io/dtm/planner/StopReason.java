@@ -1,4 +1,4 @@
-package io.dtm.aggregator;
+package io.dtm.planner;
 
 /** Why a sweep stopped; {@link #code()} is what {@code ScheduleStep.stopReason} carries (empty while it runs). */
 public enum StopReason {
