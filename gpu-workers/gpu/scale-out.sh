@@ -3,8 +3,8 @@
 # broker + registry + aggregator on the host's CPUs; then `dtm bench` fast on one device for the same trials, the
 # baseline the pipeline's overhead is measured against.
 #
-# On a multi-GPU machine, from the project root, after `source .gpu/setup.sh` (pack with DTM_GPU_DROP=pytorch-native-cpu
-# so the broker's jars travel):
+# On a multi-GPU machine, from the project root, after `source .gpu/setup.sh` (pack the local stack too, so the
+# broker's jars travel: DTM_GPU_DROP=pytorch-native-cpu gpu-workers/gpu/pack.sh cli/target/lib cli/target/lib-local cli/target):
 #   bash gpu-workers/gpu/scale-out.sh
 # Anywhere else (CPU workers, small model), e.g.:
 #   MODEL=models/brown-llama-8m DEVICES="cpu cpu" DTYPE=float32 PROMPTS=cli/src/main/resources/io/dtm/cli/demo-prompts.txt \

@@ -3,6 +3,7 @@ package io.dtm.aggregator;
 import io.dtm.aggregator.avro.RoundState;
 import io.dtm.aggregator.avro.SweepEvent;
 import io.dtm.aggregator.avro.SweepEventKind;
+import io.dtm.schemas.Topic;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;
@@ -79,10 +80,13 @@ public final class AggregatorTopology {
         }
         Serde<String> keys = Serdes.String();
         Serde<byte[]> raw = Serdes.ByteArray();
-        Serde<SweepRequest> sweepSerde = AvroSerdes.serde(SweepRequest.class, registry);
-        Serde<DivergenceResult> resultSerde = AvroSerdes.serde(DivergenceResult.class, registry);
-        Serde<DeadLetter> deadLetterSerde = AvroSerdes.serde(DeadLetter.class, registry);
-        Serde<ComponentTrial> trialSerde = AvroSerdes.serde(ComponentTrial.class, registry);
+        Serde<SweepRequest> sweepSerde = Topics.SWEEPS.valueSerde(registry);
+        Serde<DivergenceResult> resultSerde = Topics.DIVERGENCES.valueSerde(registry);
+        Serde<DeadLetter> deadLetterSerde = Topics.DEAD_LETTERS.valueSerde(registry);
+        Serde<ComponentTrial> trialSerde = Topics.TRIALS.valueSerde(registry);
+        Serde<RankingUpdate> rankingSerde = Topics.RANKINGS.valueSerde(registry);
+        Serde<ScheduleStep> stepSerde = Topics.SCHEDULE.valueSerde(registry);
+        Serde<SweepEvent> eventSerde = AvroSerdes.serde(SweepEvent.class, registry);
 
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SWEEP_STORE), keys, sweepSerde));
@@ -90,25 +94,25 @@ public final class AggregatorTopology {
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ROUND_STORE), keys,
                 AvroSerdes.serde(RoundState.class, registry)));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(RANKING_STORE), keys,
-                AvroSerdes.serde(RankingUpdate.class, registry)));
+                rankingSerde));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PENDING_STEP_STORE), keys,
-                AvroSerdes.serde(ScheduleStep.class, registry)));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(STEP_STORE), keys,
-                AvroSerdes.serde(ScheduleStep.class, registry)));
-        Serde<SweepEvent> eventSerde = AvroSerdes.serde(SweepEvent.class, registry);
+                stepSerde));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(STEP_STORE), keys, stepSerde));
         builder.addStateStore(Stores.timestampedKeyValueStoreBuilder(
                 Stores.persistentTimestampedKeyValueStore(PARKED_STORE), keys, eventSerde));
 
         KStream<String, SpecificRecord> sweeps = builder
-                .stream(Topics.SWEEPS, Consumed.with(keys, raw).withName("sweeps-source"))
+                .stream(Topics.SWEEPS.name(), Consumed.with(Topics.SWEEPS.keySerde(), raw).withName("sweeps-source"))
                 .process(() -> new SweepKeyProcessor<>(SweepEventKind.SWEEP, sweepSerde.deserializer(),
                         SweepRequest::getSweepId), Named.as("key-sweeps-by-sweep"));
         KStream<String, SpecificRecord> results = builder
-                .stream(Topics.DIVERGENCES, Consumed.with(keys, raw).withName("divergences-source"))
+                .stream(Topics.DIVERGENCES.name(), Consumed.with(Topics.DIVERGENCES.keySerde(), raw)
+                        .withName("divergences-source"))
                 .process(() -> new SweepKeyProcessor<>(SweepEventKind.DIVERGENCE, resultSerde.deserializer(),
                         DivergenceResult::getSweepId), Named.as("key-divergences-by-sweep"));
         KStream<String, SpecificRecord> failedTrials = builder
-                .stream(Topics.DEAD_LETTERS, Consumed.with(keys, raw).withName("dead-letters-source"))
+                .stream(Topics.DEAD_LETTERS.name(), Consumed.with(Topics.DEAD_LETTERS.keySerde(), raw)
+                        .withName("dead-letters-source"))
                 .process(() -> new FailedTrialKeyProcessor(deadLetterSerde.deserializer(), trialSerde.deserializer()),
                         Named.as("key-failed-trials-by-sweep"));
 
@@ -127,8 +131,8 @@ public final class AggregatorTopology {
                 Named.as("sweep-state"),
                 SWEEP_STORE, SHARD_STORE, ROUND_STORE, RANKING_STORE, PENDING_STEP_STORE, STEP_STORE, PARKED_STORE);
         BranchedKStream<String, SpecificRecord> routed = route(outputs, "out-", deadLetterSerde);
-        to(routed, "out-", RankingUpdate.class, Topics.RANKINGS, AvroSerdes.serde(RankingUpdate.class, registry), "rankings");
-        to(routed, "out-", ScheduleStep.class, Topics.SCHEDULE, AvroSerdes.serde(ScheduleStep.class, registry), "schedule");
+        to(routed, "out-", RankingUpdate.class, Topics.RANKINGS, rankingSerde, "rankings");
+        to(routed, "out-", ScheduleStep.class, Topics.SCHEDULE, stepSerde, "schedule");
         to(routed, "out-", ComponentTrial.class, Topics.TRIALS, trialSerde, "trials");
         routed.noDefaultBranch();
         return builder.build();
@@ -143,9 +147,11 @@ public final class AggregatorTopology {
     }
 
     private static <T extends SpecificRecord> void to(BranchedKStream<String, SpecificRecord> branches, String prefix,
-                                                      Class<T> type, String topic, Serde<T> serde, String name) {
+                                                      Class<T> type, Topic<String, T> topic, Serde<T> serde,
+                                                      String name) {
         branches.branch((key, value) -> type.isInstance(value), Branched.<String, SpecificRecord>withConsumer(
                 branch -> branch.mapValues(type::cast, Named.as(prefix + name + "-cast"))
-                        .to(topic, Produced.with(Serdes.String(), serde).withName(prefix + name + "-sink")), name));
+                        .to(topic.name(), Produced.with(topic.keySerde(), serde).withName(prefix + name + "-sink")),
+                name));
     }
 }

@@ -45,10 +45,10 @@ final class FailedTrialKeyProcessor implements Processor<String, byte[], String,
         ComponentTrial trial;
         try {
             DeadLetter letter = RejectedRecord.decode(letters, source.topic(), record.value());
-            if (!Topics.TRIALS.equals(letter.getSourceTopic()) || letter.getPayload() == null) {
+            if (!Topics.TRIALS.name().equals(letter.getSourceTopic()) || letter.getPayload() == null) {
                 return;
             }
-            trial = RejectedRecord.decode(trials, Topics.TRIALS, SweepProcessor.bytes(letter.getPayload()));
+            trial = RejectedRecord.decode(trials, Topics.TRIALS.name(), SweepProcessor.bytes(letter.getPayload()));
         } catch (RejectedRecord e) {
             log.debug("dead letter at {}-{}@{} names no trial of a sweep: {}", source.topic(), source.partition(),
                     source.offset(), e.getMessage());

@@ -1,10 +1,17 @@
 package io.dtm.aggregator;
 
+import io.dtm.schemas.DeadLetters;
+import io.dtm.schemas.avro.DeadLetter;
 import io.dtm.schemas.registry.SchemaRegistryException;
 import org.apache.kafka.common.serialization.Deserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** A record the aggregator cannot use, with the reason that goes into its dead letter. */
 final class RejectedRecord extends Exception {
+    private static final Logger log = LoggerFactory.getLogger(RejectedRecord.class);
+
+    private static final String SERVICE = "aggregator";
 
     RejectedRecord(String reason) {
         super(reason, null, false, false);
@@ -27,5 +34,12 @@ final class RejectedRecord extends Exception {
             }
             throw new RejectedRecord("cannot deserialize: " + e.getMessage());
         }
+    }
+
+    /** The dead letter of a rejected record; each one is logged, so nothing is dropped silently. */
+    static DeadLetter deadLetter(String topic, int partition, long offset, String key, byte[] payload, String reason,
+                                 long failedAtMs) {
+        log.warn("dead-lettering {}-{}@{} (key {}): {}", topic, partition, offset, key, reason);
+        return DeadLetters.of(SERVICE, topic, partition, offset, key, payload, reason, failedAtMs);
     }
 }

@@ -1,7 +1,7 @@
 package io.dtm.aggregator;
 
 import io.dtm.aggregator.avro.RoundState;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.SweepRequest;

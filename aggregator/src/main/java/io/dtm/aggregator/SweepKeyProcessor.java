@@ -48,8 +48,8 @@ final class SweepKeyProcessor<T> implements Processor<String, byte[], String, Sp
                     .build();
             context.forward(record.withKey(sweepId.apply(value)).withValue(event));
         } catch (RejectedRecord e) {
-            context.forward(record.withValue(DeadLetters.of(source.topic(), source.partition(), source.offset(),
-                    record.key(), record.value(), e.getMessage(), context.currentSystemTimeMs())));
+            context.forward(record.withValue(RejectedRecord.deadLetter(source.topic(), source.partition(),
+                    source.offset(), record.key(), record.value(), e.getMessage(), context.currentSystemTimeMs())));
         }
     }
 }

@@ -3,13 +3,11 @@ package io.dtm.aggregator;
 import io.dtm.aggregator.avro.RoundState;
 import io.dtm.aggregator.avro.SweepEvent;
 import io.dtm.aggregator.avro.SweepEventKind;
-import io.dtm.producers.CommitRule;
-import io.dtm.producers.Ranking;
-import io.dtm.producers.SweepRequests;
-import io.dtm.producers.TrialPlanner;
-import io.dtm.schemas.CompressionSpec;
+import io.dtm.planner.Ranking;
+import io.dtm.planner.Rounds;
+import io.dtm.planner.SweepRequests;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
-import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;
 import io.dtm.schemas.avro.DivergenceResult;
@@ -38,14 +36,13 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Collectors;
 
 /**
  * Second stage: everything of one sweep, in order, on one task. Stores each result shard under its key (a redelivery
- * overwrites), keeps each round's rolling ranking, decides a round once all its candidates are complete, has the new
- * schedule measured, publishes the schedule step and plans the next round. All of it happens in the task's
- * exactly-once transaction, so a round is never decided twice nor lost between state and output.
+ * overwrites), keeps each round's rolling ranking, and when a round's candidates are all complete applies the planner's
+ * decision ({@link Rounds}): has the new schedule measured, publishes the schedule step and the next round's trials.
+ * All of it happens in the task's exactly-once transaction, so a round is never decided twice nor lost between state
+ * and output. What to decide is the planner's; this class only reads and writes the stores and forwards.
  *
  * <p>A result can reach this stage before its sweep: the two come from different input partitions, re-keyed by
  * different tasks, and after downtime those tasks catch up at their own pace. Such a result is parked and replayed when
@@ -57,9 +54,6 @@ import java.util.stream.Collectors;
  */
 final class SweepProcessor implements Processor<String, SweepEvent, String, SpecificRecord> {
     private static final Logger log = LoggerFactory.getLogger(SweepProcessor.class);
-
-    /** Sparsity sums over many components; a target of 0.5 must count as reached at 0.4999999999. */
-    private static final double SPARSITY_SLACK = 1e-9;
 
     private final Deserializer<SweepRequest> sweepDeserializer;
     private final Deserializer<DivergenceResult> resultDeserializer;
@@ -137,9 +131,9 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
     }
 
     private void deadLetter(long timestamp, SweepEvent event, String reason) {
-        context.forward(new Record<>(event.getKey(), DeadLetters.of(event.getSourceTopic(), event.getPartition(),
-                event.getOffset(), event.getKey(), bytes(event.getPayload()), reason, context.currentSystemTimeMs()),
-                timestamp));
+        context.forward(new Record<>(event.getKey(), RejectedRecord.deadLetter(event.getSourceTopic(),
+                event.getPartition(), event.getOffset(), event.getKey(), bytes(event.getPayload()), reason,
+                context.currentSystemTimeMs()), timestamp));
     }
 
     private void onSweep(Record<String, SweepEvent> record, SweepEvent event) throws RejectedRecord {
@@ -239,7 +233,8 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
     private void onTrialFailed(Record<String, SweepEvent> record, SweepEvent event) throws RejectedRecord {
         DeadLetter letter = RejectedRecord.decode(deadLetterDeserializer, event.getSourceTopic(),
                 bytes(event.getPayload()));
-        ComponentTrial trial = RejectedRecord.decode(trialDeserializer, Topics.TRIALS, bytes(letter.getPayload()));
+        ComponentTrial trial = RejectedRecord.decode(trialDeserializer, Topics.TRIALS.name(),
+                bytes(letter.getPayload()));
         SweepRequest sweep = sweeps.get(trial.getSweepId());
         if (sweep == null) {
             park(trial.getSweepId() + "/" + Topics.shardKey(trial.getTrialId(), trial.getShard()) + "/failed", event);
@@ -263,8 +258,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         round.setDecided(true);
         rounds.put(roundKey, round);
         pendingSteps.delete(roundKey);
-        ScheduleStep stop = unchangedStop(sweep, trial.getRound(), StopReason.FAILED);
-        stop.setFailure(failure);
+        ScheduleStep stop = Rounds.failed(sweep, trial.getRound(), stepBefore(sweep, trial.getRound()), failure);
         steps.put(roundKey, stop);
         context.forward(record.withKey(roundKey).withValue(stop));
     }
@@ -279,11 +273,8 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
      */
     private List<ScheduleEntry> scheduleOf(SweepRequest sweep, int roundNo, TrialKind kind) {
         if (kind == TrialKind.CANDIDATE) {
-            if (roundNo == 0) {
-                return List.of();
-            }
-            ScheduleStep before = steps.get(Topics.roundKey(sweep.getSweepId(), roundNo - 1));
-            return before == null ? null : before.getSchedule();
+            ScheduleStep before = stepBefore(sweep, roundNo);
+            return roundNo > 0 && before == null ? null : Rounds.scheduleOf(before);
         }
         String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
         ScheduleStep step = pendingSteps.get(roundKey);
@@ -301,15 +292,8 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
                                      TrialProgress progress) {
         String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
         RankingUpdate previous = rankings.get(roundKey);
-        List<RankingEntry> entries = new ArrayList<>();
-        if (previous != null) {
-            previous.getEntries().stream()
-                    .filter(e -> !(e.getComponent().equals(progress.component())
-                            && e.getCompression().equals(progress.compression())))
-                    .forEach(entries::add);
-        }
-        entries.add(progress.rankingEntry());
-        entries.sort(Ranking.BEST_FIRST);
+        List<RankingEntry> entries = Ranking.with(previous == null ? List.of() : previous.getEntries(),
+                progress.rankingEntry());
         int done = (int) entries.stream().filter(RankingEntry::getComplete).count();
 
         List<Record<String, SpecificRecord>> decision = List.of();
@@ -332,78 +316,49 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         decision.forEach(context::forward);
     }
 
-    /**
-     * Applies the commit rule. Nothing to commit under a rule that commits something means no candidate is above the
-     * floor: the sweep stops with the schedule it has. Otherwise the new schedule is measured on its own before its
-     * step is published, because candidates were each scored alone and their effects need not add up.
-     */
+    /** Applies the planner's decision on a round whose candidates are all complete. */
     private List<Record<String, SpecificRecord>> decide(Record<String, SweepEvent> record, SweepRequest sweep, int roundNo,
                                                         RoundState round, List<RankingEntry> ranking) {
         String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
-        CommitRule rule = CommitRule.parse(sweep.getCommitRule());
-        List<RankingEntry> chosen = rule.select(ranking, sweep.getFdtmFloor());
-        ScheduleStep before = roundNo == 0 ? null : steps.get(Topics.roundKey(sweep.getSweepId(), roundNo - 1));
-        List<ScheduleEntry> schedule = before == null ? List.of() : before.getSchedule();
+        Rounds.Decision decision = Rounds.decide(sweep, roundNo, stepBefore(sweep, roundNo), ranking);
         round.setDecided(true);
         log.info("sweep {} round {} decided: committing {}", sweep.getSweepId(), roundNo,
-                chosen.stream().map(e -> e.getComponent() + "=" + e.getCompression()).toList());
-
-        if (chosen.isEmpty() && rule.commitsAny()) {
+                decision.step().getCommitted().stream().map(e -> e.getComponent() + "=" + e.getCompression()).toList());
+        if (decision.stops()) {
             rounds.put(roundKey, round);
-            ScheduleStep stop = unchangedStop(sweep, roundNo, StopReason.FDTM_FLOOR);
-            steps.put(roundKey, stop);
-            return List.of(record.withKey(roundKey).withValue(stop));
+            steps.put(roundKey, decision.step());
+            return List.of(record.withKey(roundKey).withValue(decision.step()));
         }
-        List<ScheduleEntry> committed = chosen.stream()
-                .map(e -> new ScheduleEntry(e.getComponent(), e.getCompression())).toList();
-        List<ScheduleEntry> next = TrialPlanner.apply(schedule, committed);
-        List<ComponentTrial> measure = TrialPlanner.scheduleMeasure(sweep, roundNo, next);
-        round.setMeasureTrialId(measure.get(0).getTrialId());
+        round.setMeasureTrialId(decision.measure().get(0).getTrialId());
         rounds.put(roundKey, round);
-        pendingSteps.put(roundKey, step(sweep, roundNo, committed, next));
-        return trialRecords(record, measure);
+        pendingSteps.put(roundKey, decision.step());
+        return trialRecords(record, decision.measure());
     }
 
-    /**
-     * The last step of a sweep that stops in {@code roundNo} with its schedule unchanged: nothing committed, and the
-     * schedule's last measurement stands (an empty schedule is the base model itself).
-     */
-    private ScheduleStep unchangedStop(SweepRequest sweep, int roundNo, StopReason reason) {
-        ScheduleStep before = roundNo == 0 ? null : steps.get(Topics.roundKey(sweep.getSweepId(), roundNo - 1));
-        ScheduleStep stop = step(sweep, roundNo, List.of(), before == null ? List.of() : before.getSchedule());
-        stop.setFdtm(before == null ? sweep.getTokens() : before.getFdtm());
-        stop.setSdtm(before == null ? 0.0 : before.getSdtm());
-        stop.setLast(true);
-        stop.setStopReason(reason.code());
-        return stop;
-    }
-
-    /** The round's schedule is measured: publish its step once, then plan the next round unless the sweep is done. */
+    /** The round's schedule is measured: publish its step once, then the next round's trials unless the sweep is done. */
     private void onScheduleMeasured(Record<String, SweepEvent> record, SweepRequest sweep, int roundNo,
                                     TrialProgress measured) {
         String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
-        ScheduleStep step = pendingSteps.get(roundKey);
-        if (step == null) {
+        ScheduleStep decided = pendingSteps.get(roundKey);
+        if (decided == null) {
             return; // a redelivered shard of a measure whose step is already published
         }
-        step.setFdtm(measured.summary().fdtm());
-        step.setSdtm(measured.summary().sdtm());
-        List<ComponentTrial> nextRound = TrialPlanner.candidates(sweep, roundNo + 1, step.getSchedule());
-        StopReason stop = step.getOverallSparsity() >= sweep.getTargetSparsity() - SPARSITY_SLACK ? StopReason.TARGET_SPARSITY
-                : nextRound.isEmpty() ? StopReason.NO_ACTIONS
-                : roundNo + 1 >= sweep.getRounds() ? StopReason.ROUNDS
-                : null;
-        step.setLast(stop != null);
-        step.setStopReason(stop == null ? "" : stop.code());
+        Rounds.Measured next = Rounds.measured(sweep, decided, measured.summary());
+        ScheduleStep step = next.step();
         pendingSteps.delete(roundKey);
         steps.put(roundKey, step);
         context.forward(record.withKey(roundKey).withValue(step));
         log.info("sweep {} round {} schedule measured: FDTM {}, overall sparsity {}{}", sweep.getSweepId(), roundNo,
-                step.getFdtm(), step.getOverallSparsity(), stop == null ? "" : "; stopping: " + stop.code());
-        if (stop == null) {
-            rounds.put(Topics.roundKey(sweep.getSweepId(), roundNo + 1), openRound(nextRound));
-            trialRecords(record, nextRound).forEach(context::forward);
+                step.getFdtm(), step.getOverallSparsity(), step.getLast() ? "; stopping: " + step.getStopReason() : "");
+        if (!step.getLast()) {
+            rounds.put(Topics.roundKey(sweep.getSweepId(), roundNo + 1), openRound(next.nextRound()));
+            trialRecords(record, next.nextRound()).forEach(context::forward);
         }
+    }
+
+    /** The step the previous round ended with; null in round 0, or while that step is not published. */
+    private ScheduleStep stepBefore(SweepRequest sweep, int roundNo) {
+        return roundNo == 0 ? null : steps.get(Topics.roundKey(sweep.getSweepId(), roundNo - 1));
     }
 
     private List<DivergenceResult> shardsOf(String trialId) {
@@ -423,33 +378,6 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         return trials.stream()
                 .map(t -> cause.<String>withKey(Topics.shardKey(t.getTrialId(), t.getShard())).<SpecificRecord>withValue(t))
                 .toList();
-    }
-
-    /** A step's committed entries, schedule and parameter shares; measurements and the stop are filled in later. */
-    private static ScheduleStep step(SweepRequest sweep, int roundNo, List<ScheduleEntry> committed,
-                                     List<ScheduleEntry> schedule) {
-        Map<String, CompressionSpec> applied = schedule.stream()
-                .collect(Collectors.toMap(ScheduleEntry::getComponent, e -> CompressionSpec.parse(e.getCompression())));
-        double params = 0;
-        double zeroed = 0;
-        double int8 = 0;
-        for (ComponentInfo component : sweep.getComponents()) {
-            CompressionSpec spec = applied.get(component.getName());
-            params += component.getParams();
-            if (spec != null && spec.kind() == CompressionSpec.Kind.PRUNE) {
-                zeroed += spec.sparsity() * component.getParams();
-            } else if (spec != null) {
-                int8 += component.getParams();
-            }
-        }
-        return ScheduleStep.newBuilder()
-                .setSweepId(sweep.getSweepId())
-                .setRound(roundNo)
-                .setCommitted(new ArrayList<>(committed))
-                .setSchedule(new ArrayList<>(schedule))
-                .setOverallSparsity(zeroed / params)
-                .setInt8Share(int8 / params)
-                .build();
     }
 
     private static boolean sameRanking(RankingUpdate a, RankingUpdate b) {

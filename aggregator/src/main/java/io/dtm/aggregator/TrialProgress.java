@@ -1,6 +1,6 @@
 package io.dtm.aggregator;
 
-import io.dtm.producers.Ranking;
+import io.dtm.planner.Ranking;
 import io.dtm.schemas.DivergenceSummary;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.RankingEntry;

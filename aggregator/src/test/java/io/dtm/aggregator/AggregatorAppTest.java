@@ -1,7 +1,8 @@
 package io.dtm.aggregator;
 
+import io.dtm.planner.StopReason;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.producers.SweepPublisher;
-import io.dtm.producers.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DivergenceResult;
@@ -72,7 +73,7 @@ class AggregatorAppTest {
         cluster.waitForReadyBrokers();
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers()))) {
             // Two partitions, so the re-keying by sweep id really moves records between partitions.
-            admin.createTopics(Topics.ALL.stream().map(t -> new NewTopic(t, 2, (short) 1)).toList()).all().get();
+            admin.createTopics(Topics.ALL.stream().map(t -> new NewTopic(t.name(), 2, (short) 1)).toList()).all().get();
         }
     }
 
@@ -97,8 +98,7 @@ class AggregatorAppTest {
                      ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers()), new StringSerializer(),
                      AvroSerdes.serializer(DivergenceResult.class, registry))) {
             await("the aggregator runs", () -> app.state() == KafkaStreams.State.RUNNING);
-            new SweepPublisher(kafka, AvroSerdes.serializer(SweepRequest.class, registry),
-                    AvroSerdes.serializer(ComponentTrial.class, registry)).publish(sweep);
+            new SweepPublisher(kafka, registry).publish(sweep);
 
             List<ComponentTrial> round0 = readTrials(trials, registry, 4);
             assertEquals(TrialPlanner.candidates(sweep, 0, List.of()), round0);
@@ -138,7 +138,7 @@ class AggregatorAppTest {
         Map<String, Object> kafka = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers());
         KafkaSchemaRegistryServer registry = KafkaSchemaRegistryServer.start(kafka, "127.0.0.1", 0);
         byte[] sweep = AvroSerdes.serializer(SweepRequest.class, new HttpSchemaRegistryClient(registry.url()))
-                .serialize(Topics.SWEEPS, AggregatorDriver.sweep().setSweepId("s-health").build());
+                .serialize(Topics.SWEEPS.name(), AggregatorDriver.sweep().setSweepId("s-health").build());
         AggregatorApp.Config config = AggregatorApp.Config.builder(cluster.bootstrapServers(),
                         new HttpSchemaRegistryClient(registry.url()))
                 .applicationId("dtm-aggregator-health").stateDir(stateDir)
@@ -153,7 +153,7 @@ class AggregatorAppTest {
             try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
                     ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers()), new StringSerializer(),
                     new org.apache.kafka.common.serialization.ByteArraySerializer())) {
-                producer.send(new ProducerRecord<>(Topics.SWEEPS, "s-health", sweep)).get();
+                producer.send(new ProducerRecord<>(Topics.SWEEPS.name(), "s-health", sweep)).get();
             }
             await("it reports DOWN", () -> health(app).statusCode() == 503);
             HttpResponse<String> down = health(app);
@@ -177,7 +177,7 @@ class AggregatorAppTest {
     }
 
     private static ProducerRecord<String, DivergenceResult> record(ComponentTrial shard, int fdt) {
-        return new ProducerRecord<>(Topics.DIVERGENCES, Topics.shardKey(shard.getTrialId(), shard.getShard()),
+        return new ProducerRecord<>(Topics.DIVERGENCES.name(), Topics.shardKey(shard.getTrialId(), shard.getShard()),
                 AggregatorDriver.result(shard, shard.getPrompts().stream().mapToInt(p -> fdt).toArray()));
     }
 
@@ -189,7 +189,7 @@ class AggregatorAppTest {
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(props, new StringDeserializer(),
                 new ByteArrayDeserializer());
-        consumer.subscribe(List.of(Topics.TRIALS));
+        consumer.subscribe(List.of(Topics.TRIALS.name()));
         return consumer;
     }
 

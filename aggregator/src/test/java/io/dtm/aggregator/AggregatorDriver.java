@@ -1,6 +1,6 @@
 package io.dtm.aggregator;
 
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.ComponentTrial;
@@ -69,15 +69,15 @@ final class AggregatorDriver implements AutoCloseable {
         }
         StringSerializer keys = new StringSerializer();
         StringDeserializer keyReader = new StringDeserializer();
-        sweeps = driver.createInputTopic(Topics.SWEEPS, keys, AvroSerdes.serializer(SweepRequest.class, registry));
-        results = driver.createInputTopic(Topics.DIVERGENCES, keys, AvroSerdes.serializer(DivergenceResult.class, registry));
-        rawResults = driver.createInputTopic(Topics.DIVERGENCES, keys, new ByteArraySerializer());
-        deadLetterInput = driver.createInputTopic(Topics.DEAD_LETTERS, keys, AvroSerdes.serializer(DeadLetter.class, registry));
-        rawDeadLetterInput = driver.createInputTopic(Topics.DEAD_LETTERS, keys, new ByteArraySerializer());
-        rankings = driver.createOutputTopic(Topics.RANKINGS, keyReader, AvroSerdes.deserializer(RankingUpdate.class, registry));
-        steps = driver.createOutputTopic(Topics.SCHEDULE, keyReader, AvroSerdes.deserializer(ScheduleStep.class, registry));
-        trials = driver.createOutputTopic(Topics.TRIALS, keyReader, AvroSerdes.deserializer(ComponentTrial.class, registry));
-        deadLetters = driver.createOutputTopic(Topics.DEAD_LETTERS, keyReader,
+        sweeps = driver.createInputTopic(Topics.SWEEPS.name(), keys, AvroSerdes.serializer(SweepRequest.class, registry));
+        results = driver.createInputTopic(Topics.DIVERGENCES.name(), keys, AvroSerdes.serializer(DivergenceResult.class, registry));
+        rawResults = driver.createInputTopic(Topics.DIVERGENCES.name(), keys, new ByteArraySerializer());
+        deadLetterInput = driver.createInputTopic(Topics.DEAD_LETTERS.name(), keys, AvroSerdes.serializer(DeadLetter.class, registry));
+        rawDeadLetterInput = driver.createInputTopic(Topics.DEAD_LETTERS.name(), keys, new ByteArraySerializer());
+        rankings = driver.createOutputTopic(Topics.RANKINGS.name(), keyReader, AvroSerdes.deserializer(RankingUpdate.class, registry));
+        steps = driver.createOutputTopic(Topics.SCHEDULE.name(), keyReader, AvroSerdes.deserializer(ScheduleStep.class, registry));
+        trials = driver.createOutputTopic(Topics.TRIALS.name(), keyReader, AvroSerdes.deserializer(ComponentTrial.class, registry));
+        deadLetters = driver.createOutputTopic(Topics.DEAD_LETTERS.name(), keyReader,
                 AvroSerdes.deserializer(DeadLetter.class, registry));
     }
 

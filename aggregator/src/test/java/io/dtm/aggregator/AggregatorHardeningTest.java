@@ -1,6 +1,7 @@
 package io.dtm.aggregator;
 
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.StopReason;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;
@@ -24,7 +25,6 @@ import static io.dtm.aggregator.AggregatorDriver.result;
 import static io.dtm.aggregator.AggregatorDriver.sweep;
 import static io.dtm.aggregator.AggregatorTopologyTest.shards;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -124,7 +124,7 @@ class AggregatorHardeningTest {
         // a redelivered candidate of the decided round fails at a worker: the round no longer waits for it
         agg.deadLetterInput.pipeInput("late", workerLetter(round0.get(0), "transient trouble"));
         // the aggregator's own dead letter of a result, and bytes that are no dead letter at all
-        agg.deadLetterInput.pipeInput("own", DeadLetter.newBuilder().setSourceTopic(Topics.DIVERGENCES)
+        agg.deadLetterInput.pipeInput("own", DeadLetter.newBuilder().setSourceTopic(Topics.DIVERGENCES.name())
                 .setReason("fdt out of range").setService("aggregator").build());
         agg.rawDeadLetterInput.pipeInput("garbage", "not avro".getBytes(StandardCharsets.UTF_8));
         assertTrue(agg.steps.isEmpty());
@@ -150,8 +150,8 @@ class AggregatorHardeningTest {
     }
 
     private DeadLetter workerLetter(ComponentTrial trial, String reason) {
-        byte[] payload = AvroSerdes.serializer(ComponentTrial.class, agg.registry).serialize(Topics.TRIALS, trial);
-        return DeadLetter.newBuilder().setSourceTopic(Topics.TRIALS).setPartition(0).setOffset(42)
+        byte[] payload = AvroSerdes.serializer(ComponentTrial.class, agg.registry).serialize(Topics.TRIALS.name(), trial);
+        return DeadLetter.newBuilder().setSourceTopic(Topics.TRIALS.name()).setPartition(0).setOffset(42)
                 .setKey(Topics.shardKey(trial.getTrialId(), trial.getShard())).setPayload(ByteBuffer.wrap(payload))
                 .setReason(reason).setService("gpu-worker").setFailedAtMs(1).build();
     }

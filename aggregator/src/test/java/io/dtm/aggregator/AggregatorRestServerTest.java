@@ -2,7 +2,7 @@ package io.dtm.aggregator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.http.Health;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;

@@ -1,6 +1,7 @@
 package io.dtm.aggregator;
 
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.StopReason;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.ComponentTrial;
@@ -181,7 +182,7 @@ class AggregatorTopologyTest {
         assertEquals(2, dead.size());
         DeadLetter first = dead.get(0).value();
         assertEquals("t/0", dead.get(0).key());
-        assertEquals(Topics.DIVERGENCES, first.getSourceTopic());
+        assertEquals(Topics.DIVERGENCES.name(), first.getSourceTopic());
         assertEquals(0, first.getPartition());
         assertEquals(0L, first.getOffset());
         assertEquals("t/0", first.getKey());
@@ -260,7 +261,7 @@ class AggregatorTopologyTest {
         agg.driver.advanceWallClockTime(Duration.ofSeconds(1));
         TestRecord<String, DeadLetter> dead = single(agg.deadLetters.readRecordsToList());
         assertEquals("orphan-key", dead.key());
-        assertEquals(Topics.DIVERGENCES, dead.value().getSourceTopic());
+        assertEquals(Topics.DIVERGENCES.name(), dead.value().getSourceTopic());
         assertEquals(0L, dead.value().getOffset());
         assertTrue(dead.value().getReason().startsWith("unknown sweep nope"), dead.value().getReason());
         assertTrue(agg.rankings.isEmpty());

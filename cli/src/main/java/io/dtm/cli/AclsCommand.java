@@ -1,6 +1,7 @@
 package io.dtm.cli;
 
 import io.dtm.aggregator.AggregatorApp;
+import io.dtm.worker.TrialWorker;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -33,7 +34,7 @@ final class AclsCommand {
                 description = "Principal of the aggregator, e.g. User:aggregator.")
         String aggregator;
 
-        @Option(names = "--worker-group", defaultValue = "dtm-workers",
+        @Option(names = "--worker-group", defaultValue = TrialWorker.Config.DEFAULT_GROUP,
                 description = "The workers' consumer group (default: ${DEFAULT-VALUE}).")
         String workerGroup;
 

@@ -1,5 +1,6 @@
 package io.dtm.cli;
 
+import io.dtm.local.EmbeddedCluster;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;

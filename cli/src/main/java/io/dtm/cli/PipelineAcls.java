@@ -1,7 +1,9 @@
 package io.dtm.cli;
 
 import io.dtm.producers.SweepPublisher;
+import io.dtm.schemas.Topic;
 import io.dtm.schemas.Topics;
+import io.dtm.worker.TrialWorker;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -51,7 +53,7 @@ record PipelineAcls(String producer, String worker, String aggregator, String wo
         read(acls, worker, Topics.TRIALS, Topics.BASELINES);
         write(acls, worker, Topics.DIVERGENCES, Topics.BASELINES, Topics.DEAD_LETTERS);
         group(acls, worker, workerGroup);
-        transactionalIds(acls, worker, "dtm-worker-");
+        transactionalIds(acls, worker, TrialWorker.TRANSACTIONAL_ID_PREFIX);
 
         // the aggregator: Kafka Streams over sweeps, results and dead letters; owns its internal topics
         read(acls, aggregator, Topics.SWEEPS, Topics.DIVERGENCES, Topics.DEAD_LETTERS);
@@ -63,17 +65,17 @@ record PipelineAcls(String producer, String worker, String aggregator, String wo
         return acls;
     }
 
-    private static void read(List<AclBinding> acls, String principal, String... topics) {
-        for (String topic : topics) {
-            acls.add(allow(principal, literal(ResourceType.TOPIC, topic), AclOperation.READ));
-            acls.add(allow(principal, literal(ResourceType.TOPIC, topic), AclOperation.DESCRIBE));
+    private static void read(List<AclBinding> acls, String principal, Topic<?, ?>... topics) {
+        for (Topic<?, ?> topic : topics) {
+            acls.add(allow(principal, literal(ResourceType.TOPIC, topic.name()), AclOperation.READ));
+            acls.add(allow(principal, literal(ResourceType.TOPIC, topic.name()), AclOperation.DESCRIBE));
         }
     }
 
-    private static void write(List<AclBinding> acls, String principal, String... topics) {
-        for (String topic : topics) {
-            acls.add(allow(principal, literal(ResourceType.TOPIC, topic), AclOperation.WRITE));
-            acls.add(allow(principal, literal(ResourceType.TOPIC, topic), AclOperation.DESCRIBE));
+    private static void write(List<AclBinding> acls, String principal, Topic<?, ?>... topics) {
+        for (Topic<?, ?> topic : topics) {
+            acls.add(allow(principal, literal(ResourceType.TOPIC, topic.name()), AclOperation.WRITE));
+            acls.add(allow(principal, literal(ResourceType.TOPIC, topic.name()), AclOperation.DESCRIBE));
         }
     }
 

@@ -1,10 +1,7 @@
 package io.dtm.cli;
 
 import io.dtm.producers.SweepPublisher;
-import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;
-import io.dtm.schemas.registry.SchemaRegistryClient;
-import io.dtm.schemas.serde.AvroSerdes;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -24,16 +21,11 @@ final class SweepCommand {
         @Override
         public Integer call() throws Exception {
             SweepRequest request = sweep.request();
-            SweepPublisher.Summary summary = publish(connection.clientProps(), connection.registry(), request);
+            SweepPublisher.Summary summary = new SweepPublisher(connection.clientProps(), connection.registry())
+                    .publish(request);
             System.out.printf("sweep %s: %d trials in %d shards published for round 0 of %d%n",
                     summary.sweepId(), summary.trials(), summary.shards(), request.getRounds());
             return 0;
         }
-    }
-
-    static SweepPublisher.Summary publish(java.util.Map<String, Object> clientProps, SchemaRegistryClient registry,
-                                          SweepRequest request) {
-        return new SweepPublisher(clientProps, AvroSerdes.serde(SweepRequest.class, registry).serializer(),
-                AvroSerdes.serde(ComponentTrial.class, registry).serializer()).publish(request);
     }
 }

@@ -1,8 +1,8 @@
 package io.dtm.cli;
 
 import io.dtm.engine.LlamaConfig;
-import io.dtm.producers.SweepRequests;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.planner.SweepRequests;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.SweepRequest;
 import java.io.IOException;

@@ -1,7 +1,10 @@
 package io.dtm.cli;
 
+import io.dtm.schemas.Topic;
 import io.dtm.schemas.Topics;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -12,15 +15,27 @@ import picocli.CommandLine.Option;
 final class TopicsCommand {
 
     @Command(name = "create", mixinStandardHelpOptions = true,
-            description = "Create the pipeline's topics on a cluster (compacted where the state is the latest value); idempotent.")
+            description = "Create the pipeline's topics on a cluster (compacted where the state is the latest value); "
+                    + "idempotent. Exits 1 if an existing topic has the wrong cleanup policy.")
     static final class Create implements Callable<Integer> {
 
         @Mixin
         ConnectionMixin connection;
 
-        @Option(names = "--partitions", defaultValue = "8",
-                description = "Partitions per topic; those of dtm.trials cap how many workers are busy at once (default: ${DEFAULT-VALUE}).")
-        int partitions;
+        @Option(names = "--partitions",
+                description = "Partitions of every topic (default: " + Topics.WORK_PARTITIONS + " for dtm.trials, "
+                        + Topics.PARTITIONS + " for the others).")
+        Integer partitions;
+
+        @Option(names = "--trials-partitions",
+                description = "Partitions of dtm.trials, which cap how many workers are busy at once (default: "
+                        + "--partitions if given, else " + Topics.WORK_PARTITIONS + ").")
+        Integer trialsPartitions;
+
+        @Option(names = "--retention-ms", defaultValue = "" + Topics.RETENTION_MS,
+                description = "How long the topics that are not compacted keep a record; -1: forever. A trial left "
+                        + "unconsumed longer is lost and its round never ends (default: ${DEFAULT-VALUE}).")
+        long retentionMs;
 
         @Option(names = "--replication-factor", defaultValue = "1",
                 description = "Replicas per partition; use 3 on a production cluster (default: ${DEFAULT-VALUE}).")
@@ -28,12 +43,27 @@ final class TopicsCommand {
 
         @Override
         public Integer call() {
-            List<String> created = EmbeddedCluster.createTopics(connection.clientProps(), partitions, replicationFactor);
-            for (String topic : Topics.ALL) {
-                System.out.printf("%-18s %s%s%n", topic, created.contains(topic) ? "created" : "exists",
-                        Topics.COMPACTED.contains(topic) ? " (compacted)" : "");
+            if (retentionMs < -1) {
+                throw new IllegalArgumentException("--retention-ms must be -1 (forever) or a number of ms, got "
+                        + retentionMs);
             }
-            return 0;
+            Map<String, Object> admin = connection.clientProps();
+            List<String> created = Topics.create(admin, this::partitionsOf, Duration.ofMillis(retentionMs),
+                    replicationFactor);
+            for (Topic<String, ?> topic : Topics.ALL) {
+                System.out.printf("%-18s %s%s%n", topic.name(), created.contains(topic.name()) ? "created" : "exists",
+                        topic.compacted() ? " (compacted)" : "");
+            }
+            List<String> problems = Topics.misconfigured(admin);
+            problems.forEach(problem -> System.err.println("dtm: " + problem));
+            return problems.isEmpty() ? 0 : 1;
+        }
+
+        private int partitionsOf(Topic<String, ?> topic) {
+            if (topic == Topics.TRIALS && trialsPartitions != null) {
+                return trialsPartitions;
+            }
+            return partitions != null ? partitions : topic.partitions();
         }
     }
 }

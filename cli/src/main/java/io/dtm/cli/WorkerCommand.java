@@ -8,8 +8,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -26,7 +24,7 @@ final class WorkerCommand implements Callable<Integer> {
     @Mixin
     EngineMixin engine;
 
-    @Option(names = "--group", defaultValue = "dtm-workers", description = "Consumer group (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--group", defaultValue = TrialWorker.Config.DEFAULT_GROUP, description = "Consumer group (default: ${DEFAULT-VALUE}).")
     String group;
 
     @Option(names = "--worker-id", description = "Id of this worker, unique in the group (default: host-pid-random).")
@@ -37,7 +35,7 @@ final class WorkerCommand implements Callable<Integer> {
                     + "against it. Without it a trial may name any path this worker can read.")
     Path modelRoot;
 
-    @Option(names = "--max-trial-minutes", defaultValue = "60",
+    @Option(names = "--max-trial-minutes", defaultValue = "" + TrialWorker.Config.DEFAULT_MAX_TRIAL_MINUTES,
             description = "Longest a trial shard may take before the group reassigns it (default: ${DEFAULT-VALUE}).")
     long maxTrialMinutes;
 
@@ -82,7 +80,8 @@ final class WorkerCommand implements Callable<Integer> {
     static TrialWorker.Config config(ConnectionMixin connection, EngineMixin engine, String group, String id,
                                      Path modelRoot, long maxTrialMinutes, int maxModels, long maxTrialMb) {
         return new TrialWorker.Config(connection.clientProps(), connection.registry(), group, id, modelRoot,
-                engine.options(), Duration.ofMinutes(maxTrialMinutes), 4, maxModels, maxTrialMb << 20);
+                engine.options(), Duration.ofMinutes(maxTrialMinutes), TrialWorker.Config.DEFAULT_CACHED_PROMPT_SETS,
+                maxModels, maxTrialMb << 20);
     }
 
     /** {@code GET /health} of {@code worker} on 127.0.0.1 only: for the host's (or container's) own checks. */
@@ -103,16 +102,5 @@ final class WorkerCommand implements Callable<Integer> {
         }
         // containers all run java as pid 1: a random suffix keeps ids (and transactional ids) unique
         return host + "-" + ManagementFactory.getRuntimeMXBean().getPid() + "-" + UUID.randomUUID().toString().substring(0, 6);
-    }
-
-    static List<Thread> startThreads(List<TrialWorker> workers) {
-        List<Thread> threads = new ArrayList<>();
-        for (TrialWorker w : workers) {
-            Thread t = new Thread(w, "worker-" + threads.size());
-            t.setDaemon(true);
-            t.start();
-            threads.add(t);
-        }
-        return threads;
     }
 }

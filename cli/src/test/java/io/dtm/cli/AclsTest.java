@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.ScheduleView;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.registry.KafkaSchemaRegistryServer;
@@ -52,7 +53,7 @@ class AclsTest {
                     }
                 });
             }
-            EmbeddedCluster.createTopics(admin, 2, (short) 1);
+            Topics.create(admin, 2, (short) 1);
             Path adminConfig = dir.resolve("admin.properties");
             StringBuilder text = new StringBuilder();
             admin.forEach((k, v) -> text.append(k).append('=').append(v.toString().replace("\"", "\\\"")).append('\n'));
@@ -73,21 +74,21 @@ class AclsTest {
                         .httpBindHost("127.0.0.1").httpAdvertisedHost("127.0.0.1").build());
                      E2e.RunningWorker worker = new E2e.RunningWorker(new TrialWorker.Config(as(broker, "worker"),
                              registry, "dtm-workers", "acl-worker", null, E2e.cpu(), Duration.ofMinutes(10), 4))) {
-                    SweepCommand.publish(as(broker, "sweeper"), registry, sweep);
+                    new SweepPublisher(as(broker, "sweeper"), registry).publish(sweep);
                     ScheduleView schedule = E2e.awaitFinished(aggregator, sweep.getSweepId(), E2e.TIMEOUT);
                     assertEquals("rounds", schedule.stopReason(), schedule.toString());
                     assertTrue(worker.alive() && worker.worker.health().up(), worker.worker.health().toString());
                 }
             }
 
-            denied(broker, "worker", Topics.SWEEPS);
-            denied(broker, "worker", Topics.TRIALS);
-            denied(broker, "sweeper", Topics.DIVERGENCES);
-            denied(broker, "sweeper", Topics.BASELINES);
-            denied(broker, "aggregator", Topics.BASELINES);
-            denied(broker, "aggregator", Topics.DIVERGENCES);
-            denied(broker, "aggregator", Topics.SWEEPS);
-            denied(broker, "intruder", Topics.TRIALS);
+            denied(broker, "worker", Topics.SWEEPS.name());
+            denied(broker, "worker", Topics.TRIALS.name());
+            denied(broker, "sweeper", Topics.DIVERGENCES.name());
+            denied(broker, "sweeper", Topics.BASELINES.name());
+            denied(broker, "aggregator", Topics.BASELINES.name());
+            denied(broker, "aggregator", Topics.DIVERGENCES.name());
+            denied(broker, "aggregator", Topics.SWEEPS.name());
+            denied(broker, "intruder", Topics.TRIALS.name());
         }
     }
 

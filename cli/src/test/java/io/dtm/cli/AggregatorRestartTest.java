@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.RankingView;
 import io.dtm.aggregator.ScheduleView;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.planner.TrialPlanner;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DivergenceResult;
@@ -58,15 +60,15 @@ class AggregatorRestartTest {
             // starts after round 0's trials, as a worker that joined later would.
             List<ComponentTrial> round0 = TrialPlanner.candidates(sweep, 0, List.of());
             Map<String, Object> props = E2e.clientProps(cluster);
-            SweepCommand.publish(props, registry, sweep);
+            new SweepPublisher(props, registry).publish(sweep);
             skipPublishedTrials(props, WORKER_GROUP);
             var serializer = AvroSerdes.serializer(DivergenceResult.class, registry);
 
             // 1. the first aggregator sees part of round 0: trials 0 and 1 complete, trial 2 with one shard of two
             try (AggregatorApp first = E2e.startAggregator(config(cluster, registry, temp.resolve("state-1")))) {
                 for (ComponentTrial shard : round0.subList(0, 5)) {
-                    E2e.produceRaw(bootstrap, Topics.DIVERGENCES, Topics.shardKey(shard.getTrialId(), shard.getShard()),
-                            serializer.serialize(Topics.DIVERGENCES, reference.result(shard, "early")));
+                    E2e.produceRaw(bootstrap, Topics.DIVERGENCES.name(), Topics.shardKey(shard.getTrialId(), shard.getShard()),
+                            serializer.serialize(Topics.DIVERGENCES.name(), reference.result(shard, "early")));
                 }
                 RankingView atStop = E2e.awaitValue("part of round 0 is ranked", E2e.TIMEOUT, () -> first.queries()
                         .ranking(sweep.getSweepId(), OptionalInt.of(0)).filter(r -> r.entries().size() == 3));
@@ -78,8 +80,8 @@ class AggregatorRestartTest {
             // 2. while no aggregator runs, the rest of round 0 arrives: a backlog on top of state that only the
             //    changelogs hold now (the first five results' input offsets are committed: they are not read again)
             for (ComponentTrial shard : round0.subList(5, round0.size())) {
-                E2e.produceRaw(bootstrap, Topics.DIVERGENCES, Topics.shardKey(shard.getTrialId(), shard.getShard()),
-                        serializer.serialize(Topics.DIVERGENCES, reference.result(shard, "late")));
+                E2e.produceRaw(bootstrap, Topics.DIVERGENCES.name(), Topics.shardKey(shard.getTrialId(), shard.getShard()),
+                        serializer.serialize(Topics.DIVERGENCES.name(), reference.result(shard, "late")));
             }
 
             // 3. a new instance with a fresh state directory, and a real worker for the trials it plans
@@ -90,7 +92,7 @@ class AggregatorRestartTest {
                     System.out.printf("restart: the new aggregator finished the sweep %.1f s after it started%n",
                             (System.nanoTime() - restart) / 1e9);
 
-                    SweepCommand.publish(E2e.clientProps(cluster), registry, uninterrupted);
+                    new SweepPublisher(E2e.clientProps(cluster), registry).publish(uninterrupted);
                     ScheduleView clean = E2e.awaitFinished(second, uninterrupted.getSweepId(), E2e.TIMEOUT);
 
                     assertEquals(2, resumed.steps().size());
@@ -116,11 +118,11 @@ class AggregatorRestartTest {
             }
 
             // exactly once across the restart: each step and each later trial published once
-            Map<String, Integer> steps = countByKey(E2e.readAll(bootstrap, Topics.SCHEDULE,
+            Map<String, Integer> steps = countByKey(E2e.readAll(bootstrap, Topics.SCHEDULE.name(),
                     AvroSerdes.deserializer(ScheduleStep.class, registry)), sweep.getSweepId());
             assertEquals(Map.of("restart-sweep/0", 1, "restart-sweep/1", 1), steps);
             Map<String, Integer> trials = new HashMap<>();
-            for (Map.Entry<String, ComponentTrial> t : E2e.readAll(bootstrap, Topics.TRIALS,
+            for (Map.Entry<String, ComponentTrial> t : E2e.readAll(bootstrap, Topics.TRIALS.name(),
                     AvroSerdes.deserializer(ComponentTrial.class, registry))) {
                 if (t.getValue().getSweepId().equals(sweep.getSweepId())) {
                     trials.merge(t.getKey(), 1, Integer::sum);
@@ -132,7 +134,7 @@ class AggregatorRestartTest {
             // round 0 came only from this test (so the first five results reached the new instance only through
             // the changelogs), everything after it from the real worker
             Map<String, Set<String>> writers = new HashMap<>();
-            E2e.readAll(bootstrap, Topics.DIVERGENCES, AvroSerdes.deserializer(DivergenceResult.class, registry))
+            E2e.readAll(bootstrap, Topics.DIVERGENCES.name(), AvroSerdes.deserializer(DivergenceResult.class, registry))
                     .stream().map(Map.Entry::getValue).filter(r -> r.getSweepId().equals(sweep.getSweepId()))
                     .forEach(r -> writers.computeIfAbsent(r.getRound() == 0 && r.getKind() == TrialKind.CANDIDATE
                             ? "round 0" : "later", k -> new TreeSet<>()).add(r.getWorkerId()));
@@ -159,7 +161,7 @@ class AggregatorRestartTest {
         try (Admin admin = Admin.create(props)) {
             Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
             for (int p = 0; p < EmbeddedCluster.PARTITIONS; p++) {
-                latest.put(new TopicPartition(Topics.TRIALS, p), OffsetSpec.latest());
+                latest.put(new TopicPartition(Topics.TRIALS.name(), p), OffsetSpec.latest());
             }
             Map<TopicPartition, OffsetAndMetadata> ends = new HashMap<>();
             admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED)).all().get()

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.ScheduleView;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.http.Health;
 import io.dtm.schemas.registry.SchemaRegistryClient;
@@ -46,7 +48,7 @@ class BrokerRestartTest {
                     () -> aggregator.health().up() && worker.worker.health().up());
 
             SweepRequest sweep = E2e.sweep("after-restart", E2e.prompts(E2e.PROMPTS), 1);
-            SweepCommand.publish(E2e.clientProps(second), registry, sweep);
+            new SweepPublisher(E2e.clientProps(second), registry).publish(sweep);
             ScheduleView schedule = E2e.awaitFinished(aggregator, sweep.getSweepId(), Duration.ofMinutes(3));
             assertTrue(schedule.finished());
             assertEquals("rounds", schedule.stopReason());

@@ -52,7 +52,6 @@ final class ChildWorker implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of(java.toString(),
                 "-cp", System.getProperty("java.class.path"),
                 "-Xss4m",
-                "-Dai.djl.offline=true",
                 "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=io.dtm",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-Dorg.slf4j.simpleLogger.log.io.dtm=info",

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.RankingView;
 import io.dtm.aggregator.ScheduleView;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.planner.TrialPlanner;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;
@@ -57,34 +59,34 @@ class DeadLetterTest {
 
             Map<String, Sent> sent = new LinkedHashMap<>();
             // (a) bytes that are not in the wire format at all, to the worker
-            send(sent, bootstrap, Topics.TRIALS, "garbage-trial/0",
+            send(sent, bootstrap, Topics.TRIALS.name(), "garbage-trial/0",
                     "{\"trialId\": \"not avro\"}".getBytes(StandardCharsets.UTF_8));
             // (b) a component the 2-layer model does not have
-            send(sent, bootstrap, Topics.TRIALS, "unknown-component/0", E2e.encode(registry, Topics.TRIALS,
+            send(sent, bootstrap, Topics.TRIALS.name(), "unknown-component/0", E2e.encode(registry, Topics.TRIALS.name(),
                     ComponentTrial.newBuilder(template).setTrialId("unknown-component")
                             .setComponent("model.layers.9.mlp.up_proj").build()));
             // (c) a sparsity outside [0, 1]
-            send(sent, bootstrap, Topics.TRIALS, "bad-sparsity/0", E2e.encode(registry, Topics.TRIALS,
+            send(sent, bootstrap, Topics.TRIALS.name(), "bad-sparsity/0", E2e.encode(registry, Topics.TRIALS.name(),
                     ComponentTrial.newBuilder(template).setTrialId("bad-sparsity").setCompression("prune:1.5").build()));
             // (d) a model directory that does not exist
             String missingModel = temp.resolve("no-such-model").toString();
-            send(sent, bootstrap, Topics.TRIALS, "missing-model/0", E2e.encode(registry, Topics.TRIALS,
+            send(sent, bootstrap, Topics.TRIALS.name(), "missing-model/0", E2e.encode(registry, Topics.TRIALS.name(),
                     ComponentTrial.newBuilder(template).setTrialId("missing-model").setModel(missingModel).build()));
             // (e) garbage to the aggregator
-            send(sent, bootstrap, Topics.DIVERGENCES, "garbage-result/0",
+            send(sent, bootstrap, Topics.DIVERGENCES.name(), "garbage-result/0",
                     new byte[] {(byte) 0xde, (byte) 0xad, (byte) 0xbe, (byte) 0xef, 1, 2, 3, 4});
             // (g) a valid result of a sweep that never arrives (the aggregator waits 2 s for it here)
             DivergenceResult orphan = DivergenceResult.newBuilder()
                     .setTrialId("orphan").setShard(0).setShardCount(2).setSweepId("never-published")
                     .setComponent("model.layers.0.mlp.down_proj").setCompression("prune:0.5").setTokens(E2e.TOKENS)
                     .setFdt(List.of(16, 3)).setSdt(List.of(0.0, 0.5)).build();
-            send(sent, bootstrap, Topics.DIVERGENCES, "orphan/0",
-                    AvroSerdes.serializer(DivergenceResult.class, registry).serialize(Topics.DIVERGENCES, orphan));
+            send(sent, bootstrap, Topics.DIVERGENCES.name(), "orphan/0",
+                    AvroSerdes.serializer(DivergenceResult.class, registry).serialize(Topics.DIVERGENCES.name(), orphan));
 
             Map<String, DeadLetter> letters = new LinkedHashMap<>();
             E2e.await("every bad record is dead-lettered", E2e.TIMEOUT, () -> {
                 letters.clear();
-                E2e.readAll(bootstrap, Topics.DEAD_LETTERS, AvroSerdes.deserializer(DeadLetter.class, registry))
+                E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name(), AvroSerdes.deserializer(DeadLetter.class, registry))
                         .forEach(e -> letters.put(e.getKey(), e.getValue()));
                 return letters.keySet().containsAll(sent.keySet());
             });
@@ -98,7 +100,7 @@ class DeadLetterTest {
                 assertEquals(s.at().partition(), letter.getPartition(), s.key());
                 assertEquals(s.at().offset(), letter.getOffset(), s.key());
                 assertArrayEquals(s.payload(), bytes(letter.getPayload()), "payload of " + s.key() + " preserved");
-                assertEquals(s.topic().equals(Topics.TRIALS) ? "gpu-worker" : "aggregator", letter.getService(), s.key());
+                assertEquals(s.topic().equals(Topics.TRIALS.name()) ? "gpu-worker" : "aggregator", letter.getService(), s.key());
                 assertTrue(letter.getFailedAtMs() > 0);
             }
             assertReason(letters, "garbage-trial/0", "not in Confluent wire format", "first byte 0x7b");
@@ -109,15 +111,15 @@ class DeadLetterTest {
             assertReason(letters, "orphan/0", "unknown sweep never-published");
 
             // the worker wrote no result and no baseline for the bad trials
-            Set<String> resultKeys = E2e.readAll(bootstrap, Topics.DIVERGENCES).stream()
+            Set<String> resultKeys = E2e.readAll(bootstrap, Topics.DIVERGENCES.name()).stream()
                     .map(r -> r.key()).collect(Collectors.toSet());
             assertEquals(Set.of("garbage-result/0", "orphan/0"), resultKeys,
                     "only the records this test wrote itself");
-            assertEquals(List.of(), E2e.readAll(bootstrap, Topics.BASELINES));
+            assertEquals(List.of(), E2e.readAll(bootstrap, Topics.BASELINES.name()));
 
             // and both services go on: a real sweep finishes, with the engine's numbers
             assertTrue(worker.alive(), "the worker still runs");
-            SweepCommand.publish(E2e.clientProps(cluster), registry, sweep);
+            new SweepPublisher(E2e.clientProps(cluster), registry).publish(sweep);
             ScheduleView schedule = E2e.awaitFinished(aggregator, sweep.getSweepId(), E2e.TIMEOUT);
             assertEquals(1, schedule.steps().size());
             RankingView ranking = E2e.ranking(aggregator, sweep.getSweepId(), 0);
@@ -149,19 +151,19 @@ class DeadLetterTest {
             String bootstrap = cluster.bootstrapServers();
             Map<String, Sent> sent = new LinkedHashMap<>();
             // wire format naming a schema id the registry never issued
-            send(sent, bootstrap, Topics.DIVERGENCES, "unknown-schema/0",
+            send(sent, bootstrap, Topics.DIVERGENCES.name(), "unknown-schema/0",
                     ByteBuffer.allocate(9).put(WireFormat.header(9999)).putInt(42).array());
 
             DeadLetter letter = E2e.awaitValue("the record is dead-lettered", Duration.ofSeconds(30), () ->
-                    E2e.readAll(bootstrap, Topics.DEAD_LETTERS, AvroSerdes.deserializer(DeadLetter.class, registry))
+                    E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name(), AvroSerdes.deserializer(DeadLetter.class, registry))
                             .stream().filter(e -> "unknown-schema/0".equals(e.getKey())).map(Map.Entry::getValue)
                             .findFirst());
             assertEquals("aggregator", letter.getService());
-            assertEquals(Topics.DIVERGENCES, letter.getSourceTopic());
+            assertEquals(Topics.DIVERGENCES.name(), letter.getSourceTopic());
             assertArrayEquals(sent.get("unknown-schema/0").payload(), bytes(letter.getPayload()));
             assertReason(Map.of("unknown-schema/0", letter), "unknown-schema/0", "unknown schema id 9999");
 
-            SweepCommand.publish(E2e.clientProps(cluster), registry, sweep);
+            new SweepPublisher(E2e.clientProps(cluster), registry).publish(sweep);
             assertTrue(E2e.awaitFinished(aggregator, sweep.getSweepId(), E2e.TIMEOUT).finished());
             assertTrue(worker.alive());
         } finally {

@@ -3,6 +3,7 @@ package io.dtm.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dtm.local.EmbeddedCluster;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DivergenceResult;
@@ -86,14 +87,14 @@ class LongTrialTest {
             props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1_000);
             List<TrialWorker> workers = IntStream.range(0, 2).mapToObj(i -> new TrialWorker(new TrialWorker.Config(props,
                     registry, id + "-group", id + "-w" + i, null, E2e.cpu(), maxTrialTime, 1))).toList();
-            List<Thread> threads = WorkerCommand.startThreads(workers);
+            List<Thread> threads = TrialWorker.startThreads(workers);
             try {
                 // both members joined before the trial exists, so a reassignment can only come from an expulsion
                 E2e.sleep(3_000);
-                E2e.produceRaw(cluster.bootstrapServers(), Topics.TRIALS, Topics.shardKey(id, 0),
-                        E2e.encode(registry, Topics.TRIALS, trial));
+                E2e.produceRaw(cluster.bootstrapServers(), Topics.TRIALS.name(), Topics.shardKey(id, 0),
+                        E2e.encode(registry, Topics.TRIALS.name(), trial));
                 var deserializer = AvroSerdes.serde(DivergenceResult.class, registry).deserializer();
-                check.verify(workers, () -> E2e.readAll(cluster.bootstrapServers(), Topics.DIVERGENCES, deserializer)
+                check.verify(workers, () -> E2e.readAll(cluster.bootstrapServers(), Topics.DIVERGENCES.name(), deserializer)
                         .stream().map(Map.Entry::getValue).collect(Collectors.toList()));
             } finally {
                 workers.forEach(TrialWorker::close);

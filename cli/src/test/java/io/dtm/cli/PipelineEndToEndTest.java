@@ -9,9 +9,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.RankingView;
 import io.dtm.aggregator.ScheduleView;
-import io.dtm.aggregator.StopReason;
+import io.dtm.planner.StopReason;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.producers.SweepPublisher;
-import io.dtm.producers.TrialPlanner;
 import io.dtm.schemas.DivergenceSummary;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.BaseContinuation;
@@ -60,7 +61,7 @@ class PipelineEndToEndTest {
              E2e.RunningWorker w1 = new E2e.RunningWorker(cluster, E2e.registry(cluster), "dtm-workers", "e2e-worker-1")) {
             SchemaRegistryClient registry = E2e.registry(cluster);
 
-            SweepPublisher.Summary published = SweepCommand.publish(E2e.clientProps(cluster), registry, sweep);
+            SweepPublisher.Summary published = new SweepPublisher(E2e.clientProps(cluster), registry).publish(sweep);
             assertEquals(6, published.trials(), "6 candidates in round 0");
             assertEquals(12, published.shards(), "2 shards per trial");
 
@@ -128,19 +129,19 @@ class PipelineEndToEndTest {
 
             // --- the topics hold what the query API answers
             String bootstrap = cluster.bootstrapServers();
-            Map<String, RankingUpdate> rankings = E2e.latestByKey(E2e.readAll(bootstrap, Topics.RANKINGS,
+            Map<String, RankingUpdate> rankings = E2e.latestByKey(E2e.readAll(bootstrap, Topics.RANKINGS.name(),
                     AvroSerdes.deserializer(RankingUpdate.class, registry)));
             assertEquals(Set.of("e2e-sweep/0", "e2e-sweep/1"), rankings.keySet());
             assertEquals(round0, E2e.view(rankings.get("e2e-sweep/0")));
             assertEquals(round1, E2e.view(rankings.get("e2e-sweep/1")));
-            Map<String, ScheduleStep> steps = E2e.latestByKey(E2e.readAll(bootstrap, Topics.SCHEDULE,
+            Map<String, ScheduleStep> steps = E2e.latestByKey(E2e.readAll(bootstrap, Topics.SCHEDULE.name(),
                     AvroSerdes.deserializer(ScheduleStep.class, registry)));
             assertEquals(Set.of("e2e-sweep/0", "e2e-sweep/1"), steps.keySet());
             assertEquals(step0, E2e.view(steps.get("e2e-sweep/0")));
             assertEquals(step1, E2e.view(steps.get("e2e-sweep/1")));
 
             // --- every trial shard has exactly one result value, from one of the two workers
-            List<Map.Entry<String, DivergenceResult>> results = E2e.readAll(bootstrap, Topics.DIVERGENCES,
+            List<Map.Entry<String, DivergenceResult>> results = E2e.readAll(bootstrap, Topics.DIVERGENCES.name(),
                     AvroSerdes.deserializer(DivergenceResult.class, registry));
             Map<String, Set<List<Integer>>> fdtsByKey = new LinkedHashMap<>();
             results.forEach(r -> fdtsByKey.computeIfAbsent(r.getKey(), k -> new HashSet<>()).add(r.getValue().getFdt()));
@@ -173,7 +174,7 @@ class PipelineEndToEndTest {
 
     private static void assertBaselines(String bootstrap, SchemaRegistryClient registry, SweepRequest sweep,
                                         E2e.Reference reference) {
-        List<Map.Entry<String, BaseContinuation>> baselines = E2e.readAll(bootstrap, Topics.BASELINES,
+        List<Map.Entry<String, BaseContinuation>> baselines = E2e.readAll(bootstrap, Topics.BASELINES.name(),
                 AvroSerdes.deserializer(BaseContinuation.class, registry));
         Map<String, List<BaseContinuation>> byKey = new LinkedHashMap<>();
         baselines.forEach(b -> byKey.computeIfAbsent(b.getKey(), k -> new ArrayList<>()).add(b.getValue()));

@@ -11,7 +11,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.RankingView;
 import io.dtm.aggregator.ScheduleView;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.planner.TrialPlanner;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DivergenceResult;
@@ -54,7 +56,7 @@ import org.junit.jupiter.api.Test;
 class RegistryCompatibilityTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String SUBJECT = AvroSerdes.valueSubject(Topics.DIVERGENCES);
+    private static final String SUBJECT = AvroSerdes.valueSubject(Topics.DIVERGENCES.name());
 
     @Test
     void theDivergenceSubjectEvolvesCompatiblyAndMixedWritersKeepThePipelineWorking() throws Exception {
@@ -71,7 +73,7 @@ class RegistryCompatibilityTest {
             // 1. a sweep with today's worker registers the subject (version 1)
             ScheduleView v1Schedule;
             try (E2e.RunningWorker worker = new E2e.RunningWorker(cluster, registry, "compat-workers", "old-1")) {
-                SweepCommand.publish(E2e.clientProps(cluster), registry, v1Sweep);
+                new SweepPublisher(E2e.clientProps(cluster), registry).publish(v1Sweep);
                 v1Schedule = E2e.awaitFinished(aggregator, v1Sweep.getSweepId(), E2e.TIMEOUT);
             }
             assertEquals(List.of(1), registry.versions(SUBJECT));
@@ -107,7 +109,7 @@ class RegistryCompatibilityTest {
             assertEquals("[1,2]", versions.body().replace(" ", ""));
 
             // 4. an upgraded reader reads what the old worker wrote (BACKWARD): the new field takes its default
-            List<ConsumerRecord<String, byte[]>> written = E2e.readAll(bootstrap, Topics.DIVERGENCES);
+            List<ConsumerRecord<String, byte[]>> written = E2e.readAll(bootstrap, Topics.DIVERGENCES.name());
             assertEquals(2 * (6 + 1), written.size());
             for (ConsumerRecord<String, byte[]> r : written) {
                 assertEquals(v1Id, WireFormat.schemaId(r.value()));
@@ -122,10 +124,10 @@ class RegistryCompatibilityTest {
             }
 
             // 5. an upgraded worker writes round 0 of the next sweep with version 2; the old aggregator ranks it
-            SweepCommand.publish(E2e.clientProps(cluster), registry, v2Sweep);
+            new SweepPublisher(E2e.clientProps(cluster), registry).publish(v2Sweep);
             for (ComponentTrial shard : TrialPlanner.candidates(v2Sweep, 0, List.of())) {
                 byte[] bytes = encodeV2(v2, v2Id, reference.result(shard, "upgraded-worker"));
-                E2e.produceRaw(bootstrap, Topics.DIVERGENCES, Topics.shardKey(shard.getTrialId(), shard.getShard()),
+                E2e.produceRaw(bootstrap, Topics.DIVERGENCES.name(), Topics.shardKey(shard.getTrialId(), shard.getShard()),
                         bytes);
             }
             RankingView v2Round0 = E2e.awaitValue("the v2-written round is decided", E2e.TIMEOUT, () -> aggregator
@@ -142,7 +144,7 @@ class RegistryCompatibilityTest {
                 assertEquals(v1Schedule.steps(), v2Schedule.steps());
                 assertTrue(worker.alive());
             }
-            Map<Integer, Long> idsOfV2Sweep = E2e.readAll(bootstrap, Topics.DIVERGENCES).stream()
+            Map<Integer, Long> idsOfV2Sweep = E2e.readAll(bootstrap, Topics.DIVERGENCES.name()).stream()
                     .filter(r -> AvroSerdes.deserializer(DivergenceResult.class, registry)
                             .deserialize(r.topic(), r.value()).getSweepId().equals(v2Sweep.getSweepId()))
                     .collect(Collectors.groupingBy(r -> WireFormat.schemaId(r.value()), Collectors.counting()));

@@ -7,7 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.ScheduleView;
-import io.dtm.aggregator.StopReason;
+import io.dtm.planner.StopReason;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.SweepRequest;
 import java.net.URI;
@@ -37,7 +39,7 @@ class SweepFailureTest {
              AggregatorApp aggregator = E2e.startAggregator(cluster, E2e.registry(cluster), "dtm-aggregator-fail",
                      stateDir);
              E2e.RunningWorker worker = new E2e.RunningWorker(cluster, E2e.registry(cluster), "fail-workers", "w")) {
-            SweepCommand.publish(E2e.clientProps(cluster), E2e.registry(cluster), sweep);
+            new SweepPublisher(E2e.clientProps(cluster), E2e.registry(cluster)).publish(sweep);
 
             ScheduleView schedule = E2e.awaitFinished(aggregator, sweep.getSweepId(), E2e.TIMEOUT);
             assertEquals(StopReason.FAILED.code(), schedule.stopReason());

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.dtm.aggregator.AggregatorApp;
 import io.dtm.aggregator.RankingView;
 import io.dtm.aggregator.ScheduleView;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.planner.TrialPlanner;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;
@@ -64,7 +66,7 @@ class WorkerFailoverTest {
 
             E2e.await("worker A joins the group", Duration.ofSeconds(60), () -> a.printed("A: partitions assigned"));
             a.killOn(line -> line.contains("A: scoring "));
-            SweepCommand.publish(E2e.clientProps(cluster), registry, sweep);
+            new SweepPublisher(E2e.clientProps(cluster), registry).publish(sweep);
 
             E2e.await("worker A is killed while scoring", Duration.ofSeconds(60), () -> a.killedAt() != null);
             long killedNanos = System.nanoTime();
@@ -109,7 +111,7 @@ class WorkerFailoverTest {
                         .map(r -> decode(registry, r).getWorkerId()).collect(Collectors.toSet()));
 
                 // the same definition, run cleanly by the healthy worker, gives the same ranking and schedule
-                SweepCommand.publish(E2e.clientProps(cluster), registry, clean);
+                new SweepPublisher(E2e.clientProps(cluster), registry).publish(clean);
                 ScheduleView cleanSchedule = E2e.awaitFinished(aggregator, clean.getSweepId(), E2e.TIMEOUT);
                 assertEquals(cleanSchedule.steps(), schedule.steps());
                 for (int round = 0; round < 2; round++) {
@@ -124,23 +126,23 @@ class WorkerFailoverTest {
                 // redelivery: the same result (key and bytes) again changes nothing
                 RankingView before0 = E2e.ranking(aggregator, sweep.getSweepId(), 0);
                 RankingView before1 = E2e.ranking(aggregator, sweep.getSweepId(), 1);
-                int rankingRecords = E2e.readAll(bootstrap, Topics.RANKINGS).size();
-                int scheduleRecords = E2e.readAll(bootstrap, Topics.SCHEDULE).size();
+                int rankingRecords = E2e.readAll(bootstrap, Topics.RANKINGS.name()).size();
+                int scheduleRecords = E2e.readAll(bootstrap, Topics.SCHEDULE.name()).size();
                 ConsumerRecord<String, byte[]> candidate = byKey.get(killedKey).get(0);
                 String measureKey = byKey.entrySet().stream()
                         .filter(e -> decode(registry, e.getValue().get(0)).getKind() == TrialKind.SCHEDULE)
                         .map(Map.Entry::getKey).sorted().findFirst().orElseThrow();
                 ConsumerRecord<String, byte[]> measure = byKey.get(measureKey).get(0);
                 for (ConsumerRecord<String, byte[]> original : List.of(candidate, measure)) {
-                    E2e.produceRaw(bootstrap, Topics.DIVERGENCES, original.key(), original.value());
+                    E2e.produceRaw(bootstrap, Topics.DIVERGENCES.name(), original.key(), original.value());
                     // a probe with the same key lands after the duplicate in the same partition: once its dead
                     // letter is out, the duplicate has been processed
                     DivergenceResult probe = DivergenceResult.newBuilder(decode(registry, original)).build();
                     List<Integer> fdt = new ArrayList<>(probe.getFdt());
                     fdt.set(0, E2e.TOKENS + 100);
                     probe.setFdt(fdt);
-                    E2e.produceRaw(bootstrap, Topics.DIVERGENCES, original.key(),
-                            AvroSerdes.serializer(DivergenceResult.class, registry).serialize(Topics.DIVERGENCES, probe));
+                    E2e.produceRaw(bootstrap, Topics.DIVERGENCES.name(), original.key(),
+                            AvroSerdes.serializer(DivergenceResult.class, registry).serialize(Topics.DIVERGENCES.name(), probe));
                 }
                 E2e.await("both probes are dead-lettered", E2e.TIMEOUT, () -> deadLetters(bootstrap, registry).stream()
                         .filter(d -> d.getReason().contains("fdt[0] = " + (E2e.TOKENS + 100)))
@@ -150,8 +152,8 @@ class WorkerFailoverTest {
                         "round 0 unchanged, not even republished");
                 assertEquals(before1, E2e.ranking(aggregator, sweep.getSweepId(), 1));
                 assertEquals(schedule, aggregator.queries().schedule(sweep.getSweepId()).orElseThrow());
-                assertEquals(rankingRecords, E2e.readAll(bootstrap, Topics.RANKINGS).size(), "no new ranking update");
-                assertEquals(scheduleRecords, E2e.readAll(bootstrap, Topics.SCHEDULE).size(), "no new schedule step");
+                assertEquals(rankingRecords, E2e.readAll(bootstrap, Topics.RANKINGS.name()).size(), "no new ranking update");
+                assertEquals(scheduleRecords, E2e.readAll(bootstrap, Topics.SCHEDULE.name()).size(), "no new schedule step");
                 assertEquals(6, before0.trialsDone());
                 assertTrue(b.alive());
             }
@@ -161,12 +163,12 @@ class WorkerFailoverTest {
     }
 
     private static List<DivergenceResult> results(String bootstrap, SchemaRegistryClient registry) {
-        return E2e.readAll(bootstrap, Topics.DIVERGENCES, AvroSerdes.deserializer(DivergenceResult.class, registry))
+        return E2e.readAll(bootstrap, Topics.DIVERGENCES.name(), AvroSerdes.deserializer(DivergenceResult.class, registry))
                 .stream().map(Map.Entry::getValue).toList();
     }
 
     private static List<DeadLetter> deadLetters(String bootstrap, SchemaRegistryClient registry) {
-        return E2e.readAll(bootstrap, Topics.DEAD_LETTERS, AvroSerdes.deserializer(DeadLetter.class, registry))
+        return E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name(), AvroSerdes.deserializer(DeadLetter.class, registry))
                 .stream().map(Map.Entry::getValue).toList();
     }
 
@@ -174,7 +176,7 @@ class WorkerFailoverTest {
     private static Map<String, List<ConsumerRecord<String, byte[]>>> divergenceRecords(
             String bootstrap, SchemaRegistryClient registry, SweepRequest sweep) {
         Map<String, List<ConsumerRecord<String, byte[]>>> byKey = new HashMap<>();
-        for (ConsumerRecord<String, byte[]> r : E2e.readAll(bootstrap, Topics.DIVERGENCES)) {
+        for (ConsumerRecord<String, byte[]> r : E2e.readAll(bootstrap, Topics.DIVERGENCES.name())) {
             if (decode(registry, r).getSweepId().equals(sweep.getSweepId())) {
                 byKey.computeIfAbsent(r.key(), k -> new ArrayList<>()).add(r);
             }

@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dtm.engine.ModelFiles;
-import io.dtm.producers.TrialPlanner;
+import io.dtm.local.EmbeddedCluster;
+import io.dtm.planner.TrialPlanner;
+import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.BaseContinuation;
 import io.dtm.schemas.avro.ComponentTrial;
@@ -61,13 +63,13 @@ class WorkerHardeningTest {
                     .setPrompts(List.of("word ".repeat(2000))).build());
             send(registry, bootstrap, template);
 
-            Map<String, DeadLetter> letters = E2e.latestByKey(E2e.readAll(bootstrap, Topics.DEAD_LETTERS,
+            Map<String, DeadLetter> letters = E2e.latestByKey(E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name(),
                     AvroSerdes.deserializer(DeadLetter.class, registry)));
             E2e.await("both poison pills are dead-lettered and the good trial scored", E2e.TIMEOUT, () -> {
                 letters.clear();
-                letters.putAll(E2e.latestByKey(E2e.readAll(bootstrap, Topics.DEAD_LETTERS,
+                letters.putAll(E2e.latestByKey(E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name(),
                         AvroSerdes.deserializer(DeadLetter.class, registry))));
-                return letters.size() == 2 && E2e.readAll(bootstrap, Topics.DIVERGENCES).size() == 1;
+                return letters.size() == 2 && E2e.readAll(bootstrap, Topics.DIVERGENCES.name()).size() == 1;
             });
             String tokens = letters.get("huge-tokens/0").getReason();
             assertTrue(tokens.contains("2000000000 tokens") && tokens.contains("max_position_embeddings"), tokens);
@@ -85,10 +87,10 @@ class WorkerHardeningTest {
             SchemaRegistryClient registry = E2e.registry(cluster);
             String bootstrap = cluster.bootstrapServers();
             // an operator's mistake: the dead-letter subject holds a schema DeadLetter cannot evolve from
-            registry.register(AvroSerdes.valueSubject(Topics.DEAD_LETTERS), new Schema.Parser().parse(
+            registry.register(AvroSerdes.valueSubject(Topics.DEAD_LETTERS.name()), new Schema.Parser().parse(
                     "{\"type\": \"record\", \"name\": \"Other\", \"fields\": [{\"name\": \"x\", \"type\": \"int\"}]}"));
             ComponentTrial template = TrialPlanner.candidates(E2e.sweep("halt-sweep"), 0, List.of()).get(0);
-            E2e.produceRaw(bootstrap, Topics.TRIALS, "garbage/0", "not avro".getBytes(StandardCharsets.UTF_8));
+            E2e.produceRaw(bootstrap, Topics.TRIALS.name(), "garbage/0", "not avro".getBytes(StandardCharsets.UTF_8));
             try (E2e.RunningWorker worker = new E2e.RunningWorker(cluster, registry, "halt-workers", "halting");
                  BoundedHttpServer http = WorkerCommand.healthServer(worker.worker, 0)) {
                 Health health = E2e.awaitValue("the worker reports DOWN", E2e.TIMEOUT, () ->
@@ -110,8 +112,8 @@ class WorkerHardeningTest {
                 E2e.sleep(3000);
                 assertTrue(worker.alive() && worker.failure.get() == null, "no crash: " + worker.failure.get());
                 assertEquals(0, worker.worker.processed());
-                assertEquals(List.of(), E2e.readAll(bootstrap, Topics.DIVERGENCES));
-                assertEquals(List.of(), E2e.readAll(bootstrap, Topics.DEAD_LETTERS));
+                assertEquals(List.of(), E2e.readAll(bootstrap, Topics.DIVERGENCES.name()));
+                assertEquals(List.of(), E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name()));
                 try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
                     Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets("halt-workers")
                             .partitionsToOffsetAndMetadata().get();
@@ -144,14 +146,14 @@ class WorkerHardeningTest {
                 if (shard.getShard() == 1) {
                     b.setModelDigest(modelDigest).setPromptsDigest(TrialWorker.promptsDigest(shard)).setWorkerId("evil");
                 }
-                E2e.produceRaw(bootstrap, Topics.BASELINES, Topics.shardKey(shard.getPromptSetId(), shard.getShard()),
-                        AvroSerdes.serializer(BaseContinuation.class, registry).serialize(Topics.BASELINES, b.build()));
+                E2e.produceRaw(bootstrap, Topics.BASELINES.name(), Topics.shardKey(shard.getPromptSetId(), shard.getShard()),
+                        AvroSerdes.serializer(BaseContinuation.class, registry).serialize(Topics.BASELINES.name(), b.build()));
             }
             try (E2e.RunningWorker worker = new E2e.RunningWorker(cluster, registry, "bl-workers", "honest")) {
-                SweepCommand.publish(E2e.clientProps(cluster), registry, sweep);
+                new SweepPublisher(E2e.clientProps(cluster), registry).publish(sweep);
                 Map<String, DivergenceResult> results = new java.util.TreeMap<>();
                 E2e.await("every shard is scored", E2e.TIMEOUT, () -> {
-                    results.putAll(E2e.latestByKey(E2e.readAll(bootstrap, Topics.DIVERGENCES,
+                    results.putAll(E2e.latestByKey(E2e.readAll(bootstrap, Topics.DIVERGENCES.name(),
                             AvroSerdes.deserializer(DivergenceResult.class, registry))));
                     return results.size() == trials.size();
                 });
@@ -163,7 +165,7 @@ class WorkerHardeningTest {
                     assertEquals(expected.getSdt(), got.getSdt());
                 }
             }
-            Map<String, BaseContinuation> baselines = E2e.latestByKey(E2e.readAll(bootstrap, Topics.BASELINES,
+            Map<String, BaseContinuation> baselines = E2e.latestByKey(E2e.readAll(bootstrap, Topics.BASELINES.name(),
                     AvroSerdes.deserializer(BaseContinuation.class, registry)));
             assertEquals(2, baselines.size());
             for (BaseContinuation b : baselines.values()) {
@@ -177,13 +179,13 @@ class WorkerHardeningTest {
 
     private static String letters(String bootstrap, SchemaRegistryClient registry) {
         List<String> reasons = new ArrayList<>();
-        E2e.readAll(bootstrap, Topics.DEAD_LETTERS, AvroSerdes.deserializer(DeadLetter.class, registry))
+        E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name(), AvroSerdes.deserializer(DeadLetter.class, registry))
                 .forEach(e -> reasons.add(e.getKey() + ": " + e.getValue().getReason()));
         return reasons.isEmpty() ? null : reasons.stream().collect(Collectors.joining("; "));
     }
 
     private static void send(SchemaRegistryClient registry, String bootstrap, ComponentTrial trial) {
-        E2e.produceRaw(bootstrap, Topics.TRIALS, Topics.shardKey(trial.getTrialId(), trial.getShard()),
-                E2e.encode(registry, Topics.TRIALS, trial));
+        E2e.produceRaw(bootstrap, Topics.TRIALS.name(), Topics.shardKey(trial.getTrialId(), trial.getShard()),
+                E2e.encode(registry, Topics.TRIALS.name(), trial));
     }
 }

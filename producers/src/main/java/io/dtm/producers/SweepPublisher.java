@@ -1,8 +1,11 @@
 package io.dtm.producers;
 
+import io.dtm.planner.SweepRequests;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;
+import io.dtm.schemas.registry.SchemaRegistryClient;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -26,9 +29,6 @@ import java.util.function.Function;
 /**
  * Starts a sweep: publishes its {@link SweepRequest} and its round-0 candidate trials in one Kafka transaction, so
  * workers and the aggregator see either the whole sweep or none of it. Later rounds are the aggregator's.
- *
- * <p>The value serializers are the caller's (typically {@code AvroSerdes.serde(type, registry).serializer()}); they
- * run here, before the producer sees the bytes, so the producer never closes them.
  */
 public final class SweepPublisher {
     private static final Logger log = LoggerFactory.getLogger(SweepPublisher.class);
@@ -44,19 +44,18 @@ public final class SweepPublisher {
     /**
      * @param clientProps producer properties: {@code bootstrap.servers} plus any security settings (SASL, TLS);
      *                    serializers, idempotence and the transactional id are set here
+     * @param registry    where the sweep's and the trials' schemas are registered
      */
-    public SweepPublisher(Map<String, Object> clientProps, Serializer<SweepRequest> sweepSerializer,
-                          Serializer<ComponentTrial> trialSerializer) {
-        this(clientProps, sweepSerializer, trialSerializer, KafkaProducer::new);
+    public SweepPublisher(Map<String, Object> clientProps, SchemaRegistryClient registry) {
+        this(clientProps, registry, KafkaProducer::new);
     }
 
-    SweepPublisher(Map<String, Object> clientProps, Serializer<SweepRequest> sweepSerializer,
-                   Serializer<ComponentTrial> trialSerializer,
+    SweepPublisher(Map<String, Object> clientProps, SchemaRegistryClient registry,
                    Function<Map<String, Object>, Producer<String, byte[]>> producers) {
         this.clientProps = Map.copyOf(clientProps);
-        this.sweepSerializer = Objects.requireNonNull(sweepSerializer, "sweepSerializer");
-        this.trialSerializer = Objects.requireNonNull(trialSerializer, "trialSerializer");
-        this.producers = producers;
+        this.sweepSerializer = Topics.SWEEPS.valueSerde(registry).serializer();
+        this.trialSerializer = Topics.TRIALS.valueSerde(registry).serializer();
+        this.producers = Objects.requireNonNull(producers, "producers");
     }
 
     /**
@@ -89,12 +88,13 @@ public final class SweepPublisher {
         String sweepId = sweep.getSweepId();
         List<ComponentTrial> trials = TrialPlanner.candidates(sweep, 0, List.of());
         // Serialize before the transaction opens: a serializer failure then leaves nothing to abort.
-        byte[] sweepBytes = sweepSerializer.serialize(Topics.SWEEPS, sweep);
+        String sweeps = Topics.SWEEPS.name();
+        String work = Topics.TRIALS.name();
         List<ProducerRecord<String, byte[]>> records = new ArrayList<>(trials.size() + 1);
-        records.add(new ProducerRecord<>(Topics.SWEEPS, sweepId, sweepBytes));
+        records.add(new ProducerRecord<>(sweeps, sweepId, sweepSerializer.serialize(sweeps, sweep)));
         for (ComponentTrial trial : trials) {
-            records.add(new ProducerRecord<>(Topics.TRIALS, Topics.shardKey(trial.getTrialId(), trial.getShard()),
-                    trialSerializer.serialize(Topics.TRIALS, trial)));
+            records.add(new ProducerRecord<>(work, Topics.shardKey(trial.getTrialId(), trial.getShard()),
+                    trialSerializer.serialize(work, trial)));
         }
         try (Producer<String, byte[]> producer = producers.apply(producerProps(sweepId))) {
             producer.initTransactions();

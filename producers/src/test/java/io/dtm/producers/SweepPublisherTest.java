@@ -1,5 +1,6 @@
 package io.dtm.producers;
 
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;
@@ -18,7 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static io.dtm.producers.TestSweeps.sweep;
+import static io.dtm.planner.TestSweeps.sweep;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -30,8 +31,7 @@ class SweepPublisherTest {
             new MockProducer<>(true, null, new StringSerializer(), new ByteArraySerializer());
     private final List<Map<String, Object>> producerConfigs = new ArrayList<>();
     private final SweepPublisher publisher = new SweepPublisher(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, "broker:9092"),
-            AvroSerdes.serializer(SweepRequest.class, registry), AvroSerdes.serializer(ComponentTrial.class, registry),
-            props -> {
+            registry, props -> {
                 producerConfigs.add(props);
                 return producer;
             });
@@ -46,16 +46,16 @@ class SweepPublisherTest {
         assertEquals(1, producer.commitCount());
         List<ProducerRecord<String, byte[]>> sent = producer.history();
         assertEquals(19, sent.size());
-        assertEquals(Topics.SWEEPS, sent.get(0).topic());
+        assertEquals(Topics.SWEEPS.name(), sent.get(0).topic());
         assertEquals("sweep-1", sent.get(0).key());
-        assertEquals(s, AvroSerdes.deserializer(SweepRequest.class, registry).deserialize(Topics.SWEEPS, sent.get(0).value()));
+        assertEquals(s, AvroSerdes.deserializer(SweepRequest.class, registry).deserialize(Topics.SWEEPS.name(), sent.get(0).value()));
 
         Deserializer<ComponentTrial> trials = AvroSerdes.deserializer(ComponentTrial.class, registry);
         List<ComponentTrial> expected = TrialPlanner.candidates(s, 0, List.of());
         for (int i = 0; i < expected.size(); i++) {
             ProducerRecord<String, byte[]> record = sent.get(i + 1);
-            ComponentTrial trial = trials.deserialize(Topics.TRIALS, record.value());
-            assertEquals(Topics.TRIALS, record.topic());
+            ComponentTrial trial = trials.deserialize(Topics.TRIALS.name(), record.value());
+            assertEquals(Topics.TRIALS.name(), record.topic());
             assertEquals(Topics.shardKey(trial.getTrialId(), trial.getShard()), record.key());
             assertEquals(expected.get(i), trial);
         }

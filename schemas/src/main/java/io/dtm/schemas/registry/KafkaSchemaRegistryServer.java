@@ -16,7 +16,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -25,7 +24,6 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -55,7 +53,7 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(KafkaSchemaRegistryServer.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration KAFKA_TIMEOUT = Duration.ofSeconds(30);
-    private static final TopicPartition STORE = new TopicPartition(Topics.SCHEMAS, 0);
+    private static final TopicPartition STORE = new TopicPartition(Topics.SCHEMAS.name(), 0);
 
     private final KafkaProducer<String, String> producer;
     private final RegistryHttpServer http;
@@ -108,7 +106,7 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
     }
 
     private static void persist(KafkaProducer<String, String> producer, RegisteredSchema created) {
-        ProducerRecord<String, String> record = new ProducerRecord<>(Topics.SCHEMAS, STORE.partition(),
+        ProducerRecord<String, String> record = new ProducerRecord<>(STORE.topic(), STORE.partition(),
                 key(created.subject(), created.version()), value(created));
         try {
             producer.send(record).get(KAFKA_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
@@ -163,8 +161,7 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
 
     private static void createStoreTopic(Map<String, Object> client, short replication) {
         try (Admin admin = Admin.create(client)) {
-            admin.createTopics(List.of(new NewTopic(Topics.SCHEMAS, 1, replication)
-                            .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT))))
+            admin.createTopics(List.of(Topics.SCHEMAS.newTopic(Topics.SCHEMAS.partitions(), replication)))
                     .all().get(KAFKA_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             awaitLeader(admin);
             LOG.info("created schema store topic {} (replication factor {})", Topics.SCHEMAS, replication);
@@ -190,7 +187,7 @@ public final class KafkaSchemaRegistryServer implements AutoCloseable {
         long deadline = System.nanoTime() + KAFKA_TIMEOUT.toNanos();
         while (System.nanoTime() < deadline) {
             try {
-                if (admin.describeTopics(List.of(Topics.SCHEMAS)).allTopicNames().get().get(Topics.SCHEMAS)
+                if (admin.describeTopics(List.of(STORE.topic())).allTopicNames().get().get(STORE.topic())
                         .partitions().get(0).leader() != null) {
                     return;
                 }

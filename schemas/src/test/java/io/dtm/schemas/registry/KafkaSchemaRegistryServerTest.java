@@ -4,7 +4,6 @@ import static io.dtm.schemas.registry.SchemaRegistryCoreTest.ADDS_REQUIRED;
 import static io.dtm.schemas.registry.SchemaRegistryCoreTest.V1;
 import static io.dtm.schemas.registry.SchemaRegistryCoreTest.V2;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -55,7 +54,7 @@ class KafkaSchemaRegistryServerTest {
     @Test
     void registrationsSurviveARestartOnTheSameCluster() throws Exception {
         Map<String, Object> kafka = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers());
-        String subject = Topics.DIVERGENCES + "-value";
+        String subject = Topics.DIVERGENCES.name() + "-value";
         int v1;
         int v2;
         int other;
@@ -63,7 +62,7 @@ class KafkaSchemaRegistryServerTest {
             HttpSchemaRegistryClient client = new HttpSchemaRegistryClient(registry.url());
             v1 = client.register(subject, V1);
             v2 = client.register(subject, V2);
-            other = client.register(Topics.TRIALS + "-value", DivergenceResult.getClassSchema());
+            other = client.register(Topics.TRIALS.name() + "-value", DivergenceResult.getClassSchema());
 
             HttpResponse<String> refused = post(registry.url() + "/subjects/" + subject + "/versions",
                     JSON.writeValueAsString(Map.of("schema", ADDS_REQUIRED.toString())));
@@ -95,10 +94,10 @@ class KafkaSchemaRegistryServerTest {
     private static void assertStoreTopicIsCompacted() throws Exception {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
                 cluster.bootstrapServers()))) {
-            TopicDescription description = admin.describeTopics(List.of(Topics.SCHEMAS)).allTopicNames().get()
-                    .get(Topics.SCHEMAS);
+            TopicDescription description = admin.describeTopics(List.of(Topics.SCHEMAS.name())).allTopicNames().get()
+                    .get(Topics.SCHEMAS.name());
             assertEquals(1, description.partitions().size());
-            ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, Topics.SCHEMAS);
+            ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, Topics.SCHEMAS.name());
             assertEquals(TopicConfig.CLEANUP_POLICY_COMPACT, admin.describeConfigs(List.of(topic)).all().get()
                     .get(topic).get(TopicConfig.CLEANUP_POLICY_CONFIG).value());
         }

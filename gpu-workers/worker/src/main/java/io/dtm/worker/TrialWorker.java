@@ -1,0 +1,524 @@
+package io.dtm.worker;
+
+import io.dtm.engine.DivergenceEngine;
+import io.dtm.engine.EngineOptions;
+import io.dtm.engine.PromptSet;
+import io.dtm.engine.Trial;
+import io.dtm.engine.TrialScore;
+import io.dtm.schemas.BrokerWatch;
+import io.dtm.schemas.CompressionSpec;
+import io.dtm.schemas.ContentDigest;
+import io.dtm.schemas.DeadLetters;
+import io.dtm.schemas.Topic;
+import io.dtm.schemas.Topics;
+import io.dtm.schemas.avro.BaseContinuation;
+import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.DeadLetter;
+import io.dtm.schemas.avro.DivergenceResult;
+import io.dtm.schemas.avro.ScheduleEntry;
+import io.dtm.schemas.avro.TrialKind;
+import io.dtm.schemas.http.Health;
+import io.dtm.schemas.registry.SchemaRegistryClient;
+import io.dtm.schemas.registry.SchemaRegistryException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.InvalidTopicException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One member of the GPU-worker consumer group: takes trial shards from {@link Topics#TRIALS}, scores them with the
+ * divergence engine and writes {@link DivergenceResult}s. Scale out by starting more workers with the same group id.
+ *
+ * <p>Each trial is one Kafka transaction: the result (or dead letter, and any newly computed baseline) and the consumed
+ * offset commit together, so a crash or rebalance mid-trial loses nothing (the shard is redelivered to another member)
+ * and a result is never half-written. A redelivered shard produces a result with the same key, which the aggregator
+ * treats as an overwrite. The poll interval allows for a long trial ({@code max.poll.records=1}, a generous
+ * {@code max.poll.interval.ms}); liveness is carried by the consumer's background heartbeats.
+ */
+public final class TrialWorker implements Runnable, AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(TrialWorker.class);
+    private static final String SERVICE = "gpu-worker";
+    /** Every worker's transactional id starts so; the rest is its worker id. */
+    public static final String TRANSACTIONAL_ID_PREFIX = "dtm-worker-";
+
+    /**
+     * Worker settings.
+     *
+     * @param modelRoot        confines the models trials may name to this directory (links followed); null: any path
+     *                         the worker can read, for a trusted single machine
+     * @param cachedPromptSets prepared prompt sets kept at once (all of them within the engine's cache budget)
+     * @param cachedModels     models kept loaded at once, least recently used unloaded first
+     * @param maxBatchBytes    the most memory one forward batch of a trial may need (see {@link TrialLimits})
+     */
+    public record Config(Map<String, Object> clientProps, SchemaRegistryClient registry, String groupId, String workerId,
+                         Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets,
+                         int cachedModels, long maxBatchBytes) {
+
+        public static final String DEFAULT_GROUP = "dtm-workers";
+        /** Long enough for a trial shard of a large model on a slow device; the group reassigns a longer one. */
+        public static final long DEFAULT_MAX_TRIAL_MINUTES = 60;
+        public static final int DEFAULT_CACHED_PROMPT_SETS = 4;
+        public static final int DEFAULT_CACHED_MODELS = 2;
+        public static final long DEFAULT_MAX_BATCH_BYTES = 8L << 30;
+
+        public Config {
+            if (!clientProps.containsKey(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
+                throw new IllegalArgumentException("clientProps must name bootstrap.servers");
+            }
+            if (groupId == null || groupId.isBlank() || workerId == null || workerId.isBlank()) {
+                throw new IllegalArgumentException("group id and worker id are required");
+            }
+            if (modelRoot != null && !Files.isDirectory(modelRoot)) {
+                throw new IllegalArgumentException("model root " + modelRoot + " is not a directory");
+            }
+            if (maxTrialTime.isNegative() || maxTrialTime.isZero()) {
+                throw new IllegalArgumentException("max trial time must be positive");
+            }
+            if (cachedPromptSets < 1) {
+                throw new IllegalArgumentException("at least one prompt set must stay cached");
+            }
+            if (cachedModels < 1) {
+                throw new IllegalArgumentException("at least one model must stay loaded");
+            }
+            if (maxBatchBytes < 1) {
+                throw new IllegalArgumentException("the memory a trial may use must be positive");
+            }
+        }
+
+        /** With the default model cache and trial memory limit. */
+        public Config(Map<String, Object> clientProps, SchemaRegistryClient registry, String groupId, String workerId,
+                      Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets) {
+            this(clientProps, registry, groupId, workerId, modelRoot, engine, maxTrialTime, cachedPromptSets,
+                    DEFAULT_CACHED_MODELS, DEFAULT_MAX_BATCH_BYTES);
+        }
+
+        /** Every default: the group {@value #DEFAULT_GROUP}, {@value #DEFAULT_MAX_TRIAL_MINUTES} minutes a trial. */
+        public static Config defaults(Map<String, Object> clientProps, SchemaRegistryClient registry, String workerId,
+                                      Path modelRoot, EngineOptions engine) {
+            return new Config(clientProps, registry, DEFAULT_GROUP, workerId, modelRoot, engine,
+                    Duration.ofMinutes(DEFAULT_MAX_TRIAL_MINUTES), DEFAULT_CACHED_PROMPT_SETS);
+        }
+    }
+
+    private final Config config;
+    private final KafkaConsumer<String, byte[]> consumer;
+    private final KafkaProducer<String, byte[]> producer;
+    private final BaselineStore baselines;
+    private final Serde<ComponentTrial> trials;
+    private final Serde<DivergenceResult> results;
+    private final Serde<BaseContinuation> baselineSerde;
+    private final Serde<DeadLetter> deadLetters;
+    private final ModelCache models;
+    private final PromptSetCache promptSets;
+    private final BrokerWatch broker;
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    /** Why this worker stopped consuming, or null while it consumes. */
+    private volatile String halted;
+    private volatile int processed;
+    private volatile int aborted;
+
+    public TrialWorker(Config config) {
+        // a worker that cannot use its device would dead-letter every trial it takes: fail before joining the group
+        config.engine().resolveDevice();
+        this.config = config;
+        // --cache-mb bounds the worker's prepared sets together, not each one
+        this.promptSets = new PromptSetCache(config.cachedPromptSets(), config.engine().cacheBudgetBytes());
+        this.models = new ModelCache(config.modelRoot(), config.engine(), config.cachedModels(),
+                model -> promptSets.evict(model.id() + "/"));
+        this.trials = Topics.TRIALS.valueSerde(config.registry());
+        this.results = Topics.DIVERGENCES.valueSerde(config.registry());
+        this.baselineSerde = Topics.BASELINES.valueSerde(config.registry());
+        this.deadLetters = Topics.DEAD_LETTERS.valueSerde(config.registry());
+
+        Map<String, Object> c = new HashMap<>(config.clientProps());
+        c.put(ConsumerConfig.GROUP_ID_CONFIG, config.groupId());
+        c.put(ConsumerConfig.CLIENT_ID_CONFIG, config.workerId());
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 1);
+        c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, (int) Math.min(Integer.MAX_VALUE, config.maxTrialTime().toMillis()));
+        this.consumer = new KafkaConsumer<>(c, Topics.TRIALS.keySerde().deserializer(), new ByteArrayDeserializer());
+
+        Map<String, Object> p = new HashMap<>(config.clientProps());
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, TRANSACTIONAL_ID_PREFIX + config.workerId());
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, config.workerId() + "-producer");
+        this.producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
+        this.baselines = new BaselineStore(config.clientProps(), baselineSerde.deserializer());
+        this.broker = BrokerWatch.start(config.clientProps(), BrokerWatch.DEFAULT_INTERVAL);
+    }
+
+    /** Trial shards this worker has finished (results and dead letters). */
+    public int processed() {
+        return processed;
+    }
+
+    /**
+     * Transactions this worker aborted, e.g. because the group moved its partition on (a trial that outlasted
+     * {@code max.poll.interval.ms}): a count that keeps growing means trials take longer than the worker is allowed.
+     */
+    public int aborted() {
+        return aborted;
+    }
+
+    /**
+     * DOWN once this worker stopped consuming (a record it could not even dead-letter), while the Kafka cluster does
+     * not answer, and after it was closed.
+     */
+    public Health health() {
+        List<String> problems = new ArrayList<>();
+        String why = halted;
+        if (why != null) {
+            problems.add(why);
+        }
+        broker.problem().ifPresent(problems::add);
+        if (!running.get()) {
+            problems.add("stopped");
+        }
+        return new Health(why != null ? "HALTED" : running.get() ? "CONSUMING" : "STOPPED", problems);
+    }
+
+    @Override
+    public void run() {
+        try {
+            producer.initTransactions();
+            consumer.subscribe(List.of(Topics.TRIALS.name()), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    log.info("{}: partitions revoked {}", config.workerId(), partitions);
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    log.info("{}: partitions assigned {}", config.workerId(), partitions);
+                    if (halted != null) {
+                        consumer.pause(partitions);
+                    }
+                }
+            });
+            while (running.get()) {
+                // a halted worker keeps polling its paused partitions: it stays in the group, so the record it could
+                // not dead-letter is not handed to the next worker to fail on in turn
+                for (ConsumerRecord<String, byte[]> record : consumer.poll(Duration.ofMillis(200))) {
+                    if (!running.get() || halted != null) {
+                        break;
+                    }
+                    handle(record);
+                }
+            }
+        } catch (WakeupException e) {
+            if (running.get()) {
+                throw e;
+            }
+        } catch (ProducerFencedException e) {
+            log.error("{}: fenced by a newer worker with the same id; stopping", config.workerId());
+        } finally {
+            running.set(false);
+            consumer.close();
+            producer.close(Duration.ofSeconds(5));
+            baselines.close();
+            broker.close();
+            promptSets.close();
+            models.close();
+        }
+    }
+
+    /**
+     * Scores one record and commits its output and offset in one transaction. Whatever goes wrong with the record,
+     * an {@link Error} such as {@link OutOfMemoryError} included, it is dead-lettered and committed, so it cannot take
+     * down every worker that picks it up; only if even its dead letter cannot be written does the worker halt.
+     */
+    private void handle(ConsumerRecord<String, byte[]> record) {
+        List<ProducerRecord<String, byte[]>> out;
+        try {
+            ComponentTrial trial = trials.deserializer().deserialize(record.topic(), record.value());
+            if (trial == null) {
+                throw new IllegalArgumentException("empty trial record");
+            }
+            out = score(trial);
+        } catch (RuntimeException | Error e) {
+            if (SchemaRegistryException.isTransient(e)) {
+                retryLater(record, "schema registry unavailable (" + e.getMessage() + ")");
+                return;
+            }
+            out = deadLetter(record, e.getClass().getSimpleName() + ": " + e.getMessage());
+            if (out == null) {
+                return;
+            }
+        }
+        KafkaException failure = commit(record, out);
+        if (failure == null || halted != null) {
+            return;
+        }
+        if (!neverWritable(failure)) {
+            // nothing of this trial is visible; rewind so this member (or the next owner) scores it again
+            log.warn("{}: transaction for {} failed ({}); retrying", config.workerId(), record.key(), failure.toString());
+            consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
+            return;
+        }
+        if (out.stream().anyMatch(r -> r.topic().equals(Topics.DEAD_LETTERS.name()))) {
+            halt(record, "its dead letter cannot be written: " + failure);
+            return;
+        }
+        List<ProducerRecord<String, byte[]>> letter = deadLetter(record, "cannot write the result: " + failure);
+        if (letter != null) {
+            KafkaException again = commit(record, letter);
+            if (again != null && halted == null) {
+                halt(record, "its dead letter cannot be written: " + again);
+            }
+        }
+    }
+
+    /** The record's dead letter, encoded; null when even that failed (the worker then retries later or halts). */
+    private List<ProducerRecord<String, byte[]>> deadLetter(ConsumerRecord<String, byte[]> record, String reason) {
+        log.warn("{}: dead-lettering {}-{}@{} (key {}): {}", config.workerId(), record.topic(), record.partition(),
+                record.offset(), record.key(), reason);
+        DeadLetter dl = DeadLetters.of(SERVICE, record.topic(), record.partition(), record.offset(), record.key(),
+                record.value(), reason, System.currentTimeMillis());
+        try {
+            return List.of(encode(Topics.DEAD_LETTERS, record.key(), dl, deadLetters.serializer()));
+        } catch (RuntimeException e) {
+            if (SchemaRegistryException.isTransient(e)) {
+                retryLater(record, "schema registry unavailable for its dead letter (" + e.getMessage() + ")");
+            } else {
+                halt(record, "its dead letter cannot be encoded: " + e);
+            }
+            return null;
+        }
+    }
+
+    /** Writes {@code out} and the consumed offset in one transaction; the failure, or null when it committed. */
+    private KafkaException commit(ConsumerRecord<String, byte[]> record, List<ProducerRecord<String, byte[]>> out) {
+        TopicPartition tp = new TopicPartition(record.topic(), record.partition());
+        try {
+            producer.beginTransaction();
+            out.forEach(producer::send);
+            producer.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(record.offset() + 1)),
+                    consumer.groupMetadata());
+            producer.commitTransaction();
+            processed++;
+            return null;
+        } catch (ProducerFencedException e) {
+            throw e;
+        } catch (KafkaException e) {
+            aborted++;
+            try {
+                producer.abortTransaction();
+            } catch (KafkaException fatal) {
+                halt(record, "its transaction failed (" + e + ") and the producer cannot continue (" + fatal + ")");
+            }
+            return e;
+        }
+    }
+
+    /** A write that can never succeed, however often it is retried: not allowed, or too large. */
+    private static boolean neverWritable(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof AuthorizationException || t instanceof RecordTooLargeException
+                    || t instanceof RecordBatchTooLargeException || t instanceof InvalidTopicException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Not the record's fault: leave it uncommitted and take it again after a pause. */
+    private void retryLater(ConsumerRecord<String, byte[]> record, String why) {
+        log.warn("{}: {}; retrying {} shortly", config.workerId(), why, record.key());
+        consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
+        pause(Duration.ofSeconds(2));
+    }
+
+    /**
+     * Stops consuming, loudly: the record stays uncommitted, every partition is paused, health turns DOWN. The process
+     * stays up, so nothing restarts it into the same record again and again.
+     */
+    private void halt(ConsumerRecord<String, byte[]> record, String why) {
+        halted = "stopped consuming at " + record.topic() + "-" + record.partition() + "@" + record.offset() + " (key "
+                + record.key() + "): " + why;
+        log.error("{}: {}. The record stays uncommitted and this worker's partitions are paused; fix the cause and"
+                + " restart the worker.", config.workerId(), halted);
+        consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
+        consumer.pause(consumer.assignment());
+    }
+
+    private List<ProducerRecord<String, byte[]>> score(ComponentTrial t) {
+        long start = System.nanoTime();
+        List<ProducerRecord<String, byte[]>> out = new ArrayList<>();
+        if (t.getPrompts().isEmpty()) {
+            throw new IllegalArgumentException("trial " + t.getTrialId() + " shard " + t.getShard() + " has no prompts");
+        }
+        if (t.getTokens() < 1) {
+            throw new IllegalArgumentException("trial " + t.getTrialId() + " asks for " + t.getTokens() + " tokens");
+        }
+        Trial changes = changes(t);
+        ModelCache.Model model = models.get(t.getModel());
+        DivergenceEngine engine = model.engine();
+        changes.changes().keySet().forEach(engine::parameters); // unknown components fail here, before any work
+        TrialLimits.checkTokens(t, engine.config());
+        String promptsDigest = promptsDigest(t);
+        // filed under the prompts' own digest: a trial cannot reuse another shard's set by naming its promptSetId
+        String setKey = model.id() + "/" + promptsDigest;
+        PromptSet set = promptSets.get(setKey);
+        if (set == null) {
+            set = prepare(t, model, promptsDigest, out);
+            promptSets.put(setKey, set);
+        }
+        log.info("{}: scoring {} {} round {} shard {}/{}", config.workerId(), t.getKind(), describe(t), t.getRound(),
+                t.getShard() + 1, t.getShardCount());
+        TrialScore score = engine.score(set, changes);
+        DivergenceResult result = DivergenceResult.newBuilder()
+                .setTrialId(t.getTrialId()).setShard(t.getShard()).setShardCount(t.getShardCount())
+                .setSweepId(t.getSweepId()).setRound(t.getRound()).setKind(t.getKind())
+                .setComponent(t.getComponent()).setCompression(t.getCompression())
+                .setTrialsInRound(t.getTrialsInRound()).setTokens(t.getTokens()).setPromptOffset(t.getPromptOffset())
+                .setFdt(Arrays.stream(score.fdt()).boxed().toList())
+                .setSdt(Arrays.stream(score.sdt()).boxed().toList())
+                .setWorkerId(config.workerId()).setElapsedMs((System.nanoTime() - start) / 1_000_000).build();
+        out.add(encode(Topics.DIVERGENCES, Topics.shardKey(t.getTrialId(), t.getShard()), result, results.serializer()));
+        return out;
+    }
+
+    /**
+     * Prepares the shard's prompt set from the shared baseline when one matches this model and these prompts, and
+     * its references are what this worker's own reference pass computes; otherwise computes the baseline (adding it
+     * to {@code out}, to be published with the result).
+     */
+    private PromptSet prepare(ComponentTrial t, ModelCache.Model model, String promptsDigest,
+                              List<ProducerRecord<String, byte[]>> out) {
+        DivergenceEngine engine = model.engine();
+        List<int[]> ids = t.getPrompts().stream().map(engine::encode).toList();
+        TrialLimits.check(t, ids, engine.config(), engine.dtypeName(), config.engine().batchSize(),
+                config.maxBatchBytes());
+        String baselineKey = Topics.shardKey(t.getPromptSetId(), t.getShard());
+        BaseContinuation base = baselines.get(baselineKey).orElse(null);
+        if (base != null) {
+            String problem = BaselineStore.problem(base, model.digest(), promptsDigest, ids, t.getTokens(),
+                    engine.config().vocabSize());
+            if (problem == null) {
+                PromptSet set = engine.prepare(ids, BaselineStore.rows(base.getContinuations()),
+                        DivergenceEngine.Progress.NONE);
+                if (Arrays.deepEquals(set.references(), BaselineStore.rows(base.getReferences()))) {
+                    return set;
+                }
+                set.close();
+                problem = "its references are not what this worker's reference pass computes";
+            }
+            log.warn("{}: rejecting baseline {} from worker '{}': {}; recomputing it", config.workerId(), baselineKey,
+                    base.getWorkerId(), problem);
+        }
+        log.info("{}: computing base continuations for {}", config.workerId(), baselineKey);
+        int[][] continuations = engine.generate(ids, t.getTokens(), Trial.none(), DivergenceEngine.Progress.NONE);
+        PromptSet set = engine.prepare(ids, continuations, DivergenceEngine.Progress.NONE);
+        try {
+            BaseContinuation published = BaseContinuation.newBuilder()
+                    .setPromptSetId(t.getPromptSetId()).setModel(t.getModel()).setShard(t.getShard())
+                    .setTokens(t.getTokens()).setPromptIds(lists(ids.toArray(int[][]::new)))
+                    .setContinuations(lists(continuations)).setReferences(lists(set.references()))
+                    .setModelDigest(model.digest()).setPromptsDigest(promptsDigest).setWorkerId(config.workerId())
+                    .build();
+            out.add(encode(Topics.BASELINES, baselineKey, published, baselineSerde.serializer()));
+            baselines.put(baselineKey, published);
+            return set;
+        } catch (RuntimeException e) {
+            set.close();
+            throw e;
+        }
+    }
+
+    /** The digest a baseline of this shard carries: its prompts, in order, and the tokens N. */
+    public static String promptsDigest(ComponentTrial t) {
+        ContentDigest digest = new ContentDigest().add("baseline prompts").add(t.getTokens()).add(t.getPrompts().size());
+        t.getPrompts().forEach(digest::add);
+        return digest.hex();
+    }
+
+    private void pause(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running.set(false);
+        }
+    }
+
+    /** The trial's compressed model: its schedule plus, for a candidate, the candidate's action. */
+    static Trial changes(ComponentTrial t) {
+        Trial changes = Trial.none();
+        for (ScheduleEntry e : t.getSchedule()) {
+            changes = changes.plus(e.getComponent(), CompressionSpec.parse(e.getCompression()));
+        }
+        if (t.getKind() == TrialKind.CANDIDATE) {
+            if (t.getComponent() == null || t.getCompression() == null) {
+                throw new IllegalArgumentException("candidate trial " + t.getTrialId() + " names no component/compression");
+            }
+            changes = changes.plus(t.getComponent(), CompressionSpec.parse(t.getCompression()));
+        }
+        return changes;
+    }
+
+    private static String describe(ComponentTrial t) {
+        return t.getKind() == TrialKind.CANDIDATE ? t.getComponent() + " " + t.getCompression()
+                : "schedule of " + t.getSchedule().size() + " entries";
+    }
+
+    private static List<List<Integer>> lists(int[][] rows) {
+        return Arrays.stream(rows).map(r -> Arrays.stream(r).boxed().toList()).toList();
+    }
+
+    private static <T> ProducerRecord<String, byte[]> encode(Topic<String, T> topic, String key, T value,
+                                                             Serializer<T> serializer) {
+        return new ProducerRecord<>(topic.name(), key, serializer.serialize(topic.name(), value));
+    }
+
+    /** Runs each worker on a daemon thread of its own ({@code worker-0}, ...) and returns the threads. */
+    public static List<Thread> startThreads(List<TrialWorker> workers) {
+        List<Thread> threads = new ArrayList<>();
+        for (TrialWorker w : workers) {
+            Thread t = new Thread(w, "worker-" + threads.size());
+            t.setDaemon(true);
+            t.start();
+            threads.add(t);
+        }
+        return threads;
+    }
+
+    /** Stops after the trial in progress; its transaction either commits or is redelivered. */
+    @Override
+    public void close() {
+        running.set(false);
+        consumer.wakeup();
+    }
+}

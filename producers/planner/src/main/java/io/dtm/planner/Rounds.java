@@ -1,0 +1,152 @@
+package io.dtm.planner;
+
+import io.dtm.schemas.CompressionSpec;
+import io.dtm.schemas.DivergenceSummary;
+import io.dtm.schemas.avro.ComponentInfo;
+import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.RankingEntry;
+import io.dtm.schemas.avro.ScheduleEntry;
+import io.dtm.schemas.avro.ScheduleStep;
+import io.dtm.schemas.avro.SweepRequest;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * How a sweep moves from one round to the next (dtm-spec, "The greedy schedule"): what a decided round commits, the
+ * schedule step that follows, and when the sweep stops. Pure, like {@link TrialPlanner}: the aggregator keeps the
+ * steps in its stores and publishes what these functions return, and a replay computes the same.
+ *
+ * <p>A step's {@code before} is the step the previous round ended with, null in round 0 (the base model).
+ */
+public final class Rounds {
+    private Rounds() {}
+
+    /**
+     * A decided round: the step it leads to and the trial that measures its new schedule, whose shards must be scored
+     * before the step is published. Without a measure the sweep stops here and the step is its last.
+     */
+    public record Decision(ScheduleStep step, List<ComponentTrial> measure) {
+        public Decision {
+            if (step == null || measure == null) {
+                throw new IllegalArgumentException("a decision needs a step and its measure (empty when it stops)");
+            }
+            if (measure.isEmpty() != step.getLast()) {
+                throw new IllegalArgumentException("a step is the last exactly when nothing is left to measure");
+            }
+            measure = List.copyOf(measure);
+        }
+
+        public boolean stops() {
+            return measure.isEmpty();
+        }
+    }
+
+    /** A measured schedule: its completed step, and the next round's trials (none when the step is the last). */
+    public record Measured(ScheduleStep step, List<ComponentTrial> nextRound) {
+        public Measured {
+            if (step == null || nextRound == null) {
+                throw new IllegalArgumentException("a measured round needs its step and the next round (or none)");
+            }
+            if (step.getLast() != nextRound.isEmpty()) {
+                throw new IllegalArgumentException("the next round is planned exactly when the sweep goes on");
+            }
+            nextRound = List.copyOf(nextRound);
+        }
+    }
+
+    /**
+     * Applies the sweep's commit rule to a round whose candidates are all complete. Nothing to commit under a rule
+     * that commits something means no candidate is above the floor: the sweep stops with the schedule it has.
+     * Otherwise the new schedule is measured on its own, because candidates were each scored alone and their effects
+     * need not add up.
+     */
+    public static Decision decide(SweepRequest sweep, int round, ScheduleStep before, List<RankingEntry> ranking) {
+        CommitRule rule = CommitRule.parse(sweep.getCommitRule());
+        List<RankingEntry> chosen = rule.select(ranking, sweep.getFdtmFloor());
+        if (chosen.isEmpty() && rule.commitsAny()) {
+            return new Decision(unchangedStop(sweep, round, before, StopReason.FDTM_FLOOR), List.of());
+        }
+        List<ScheduleEntry> committed = chosen.stream()
+                .map(e -> new ScheduleEntry(e.getComponent(), e.getCompression())).toList();
+        List<ScheduleEntry> next = TrialPlanner.apply(scheduleOf(before), committed);
+        return new Decision(step(sweep, round, committed, next), TrialPlanner.scheduleMeasure(sweep, round, next));
+    }
+
+    /**
+     * Completes a decided step with its schedule's measurement and decides whether the sweep goes on: it stops once the
+     * overall sparsity reaches the target, when no action is left, or after its last round.
+     */
+    public static Measured measured(SweepRequest sweep, ScheduleStep decided, DivergenceSummary measurement) {
+        int round = decided.getRound();
+        List<ComponentTrial> nextRound = TrialPlanner.candidates(sweep, round + 1, decided.getSchedule());
+        StopReason stop = decided.getOverallSparsity() >= sweep.getTargetSparsity() - TrialPlanner.SPARSITY_SLACK
+                ? StopReason.TARGET_SPARSITY
+                : nextRound.isEmpty() ? StopReason.NO_ACTIONS
+                : round + 1 >= sweep.getRounds() ? StopReason.ROUNDS
+                : null;
+        ScheduleStep step = ScheduleStep.newBuilder(decided)
+                .setFdtm(measurement.fdtm())
+                .setSdtm(measurement.sdtm())
+                .setLast(stop != null)
+                .setStopReason(stop == null ? "" : stop.code())
+                .build();
+        return new Measured(step, stop == null ? nextRound : List.of());
+    }
+
+    /** The last step of a sweep one of whose trials of {@code round} could not be scored, saying why. */
+    public static ScheduleStep failed(SweepRequest sweep, int round, ScheduleStep before, String failure) {
+        return ScheduleStep.newBuilder(unchangedStop(sweep, round, before, StopReason.FAILED)).setFailure(failure)
+                .build();
+    }
+
+    /**
+     * The last step of a sweep that stops in {@code round} with its schedule unchanged: nothing committed, and the
+     * schedule's last measurement stands (an empty schedule is the base model itself).
+     */
+    private static ScheduleStep unchangedStop(SweepRequest sweep, int round, ScheduleStep before, StopReason reason) {
+        ScheduleStep stop = step(sweep, round, List.of(), scheduleOf(before));
+        stop.setFdtm(before == null ? sweep.getTokens() : before.getFdtm());
+        stop.setSdtm(before == null ? 0.0 : before.getSdtm());
+        stop.setLast(true);
+        stop.setStopReason(reason.code());
+        return stop;
+    }
+
+    /**
+     * A step's committed entries and schedule, and the schedule's shares of the components' parameters: zeroed by
+     * pruning ({@code overallSparsity}) and in int8. Measurements and the stop are filled in later.
+     */
+    private static ScheduleStep step(SweepRequest sweep, int round, List<ScheduleEntry> committed,
+                                     List<ScheduleEntry> schedule) {
+        Map<String, CompressionSpec> applied = schedule.stream()
+                .collect(Collectors.toMap(ScheduleEntry::getComponent, e -> CompressionSpec.parse(e.getCompression())));
+        double params = 0;
+        double zeroed = 0;
+        double int8 = 0;
+        for (ComponentInfo component : sweep.getComponents()) {
+            CompressionSpec spec = applied.get(component.getName());
+            params += component.getParams();
+            if (spec != null && spec.kind() == CompressionSpec.Kind.PRUNE) {
+                zeroed += spec.sparsity() * component.getParams();
+            } else if (spec != null) {
+                int8 += component.getParams();
+            }
+        }
+        return ScheduleStep.newBuilder()
+                .setSweepId(sweep.getSweepId())
+                .setRound(round)
+                .setCommitted(new ArrayList<>(committed))
+                .setSchedule(new ArrayList<>(schedule))
+                .setOverallSparsity(zeroed / params)
+                .setInt8Share(int8 / params)
+                .build();
+    }
+
+    /** The schedule a round starts from: what the previous round ended with. */
+    public static List<ScheduleEntry> scheduleOf(ScheduleStep before) {
+        return before == null ? List.of() : before.getSchedule();
+    }
+}

@@ -1,0 +1,120 @@
+package io.dtm.planner;
+
+import io.dtm.schemas.avro.ComponentInfo;
+import io.dtm.schemas.avro.SweepRequest;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/** Checks a {@link SweepRequest} before it is published, and again where the aggregator consumes it. */
+public final class SweepRequests {
+    private SweepRequests() {}
+
+    /**
+     * Compression text keeps 4 decimals (see {@code CompressionSpec}), so a smaller prune step would round to no step
+     * at all and the sweep would offer the same sparsity forever.
+     */
+    public static final double MIN_PRUNE_STEP = 1e-4;
+
+    /** Sweep ids end up inside keys such as {@code sweepId/round}; a slash or whitespace would make those ambiguous. */
+    private static final Pattern SWEEP_ID = Pattern.compile("[^/\\s]{1,200}");
+
+    /** Every problem of the request, each naming its field; empty when the request is valid. */
+    public static List<String> problems(SweepRequest sweep) {
+        List<String> problems = new ArrayList<>();
+        if (!isValidSweepId(sweep.getSweepId())) {
+            problems.add("sweepId must be 1-200 characters without '/' or whitespace, got '" + sweep.getSweepId() + "'");
+        }
+        if (isBlank(sweep.getModel())) {
+            problems.add("model is required");
+        }
+        if (isBlank(sweep.getPromptSetId())) {
+            problems.add("promptSetId is required (TrialPlanner.promptSetId computes it)");
+        }
+        if (sweep.getPrompts() == null || sweep.getPrompts().isEmpty()) {
+            problems.add("prompts must not be empty");
+        } else {
+            for (int i = 0; i < sweep.getPrompts().size(); i++) {
+                if (isBlank(sweep.getPrompts().get(i))) {
+                    problems.add("prompts[" + i + "] is blank");
+                }
+            }
+        }
+        if (sweep.getTokens() < 1) {
+            problems.add("tokens must be >= 1, got " + sweep.getTokens());
+        }
+        try {
+            Pattern.compile(sweep.getComponentRegex());
+        } catch (PatternSyntaxException | NullPointerException e) {
+            problems.add("componentRegex is not a regular expression: '" + sweep.getComponentRegex() + "'");
+        }
+        problems.addAll(componentProblems(sweep.getComponents()));
+        double step = sweep.getPruneStep();
+        if (!(step == 0 || (step >= MIN_PRUNE_STEP && step <= 1))) {
+            problems.add("pruneStep must be 0 (no pruning) or within [" + MIN_PRUNE_STEP + ", 1], got " + step);
+        }
+        if (sweep.getRounds() < 1) {
+            problems.add("rounds must be >= 1, got " + sweep.getRounds());
+        }
+        try {
+            CommitRule.parse(sweep.getCommitRule());
+        } catch (IllegalArgumentException e) {
+            problems.add("commitRule: " + e.getMessage());
+        }
+        if (!Double.isFinite(sweep.getFdtmFloor())) {
+            problems.add("fdtmFloor must be a finite number, got " + sweep.getFdtmFloor());
+        }
+        if (!(sweep.getTargetSparsity() >= 0 && sweep.getTargetSparsity() <= 1)) {
+            problems.add("targetSparsity must be within [0, 1], got " + sweep.getTargetSparsity());
+        }
+        if (sweep.getShardSize() < 1) {
+            problems.add("shardSize must be >= 1, got " + sweep.getShardSize());
+        }
+        if (problems.isEmpty() && TrialPlanner.actions(sweep, List.of()).isEmpty()) {
+            problems.add("no action is possible: pruneStep is 0 and int8 is false");
+        }
+        return problems;
+    }
+
+    /** Whether {@code sweepId} can name a sweep: 1-200 characters, no '/' and no whitespace. */
+    public static boolean isValidSweepId(String sweepId) {
+        return sweepId != null && SWEEP_ID.matcher(sweepId).matches();
+    }
+
+    /** @throws IllegalArgumentException listing every problem, when there is one */
+    public static void validate(SweepRequest sweep) {
+        List<String> problems = problems(sweep);
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("invalid sweep '" + sweep.getSweepId() + "': " + String.join("; ", problems));
+        }
+    }
+
+    private static List<String> componentProblems(List<ComponentInfo> components) {
+        List<String> problems = new ArrayList<>();
+        if (components == null || components.isEmpty()) {
+            problems.add("components must not be empty (the caller resolves componentRegex against the model)");
+            return problems;
+        }
+        Set<String> names = new HashSet<>();
+        for (int i = 0; i < components.size(); i++) {
+            ComponentInfo c = components.get(i);
+            if (isBlank(c.getName())) {
+                problems.add("components[" + i + "].name is blank");
+            } else if (!names.add(c.getName())) {
+                problems.add("components[" + i + "].name '" + c.getName() + "' is listed twice");
+            }
+            if (c.getParams() < 1) {
+                problems.add("components[" + i + "].params must be >= 1 (sparsity is weighted by it), got " + c.getParams());
+            }
+        }
+        return problems;
+    }
+
+    private static boolean isBlank(String s) {
+        return s == null || s.isBlank();
+    }
+}

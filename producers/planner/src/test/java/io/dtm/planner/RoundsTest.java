@@ -1,0 +1,124 @@
+package io.dtm.planner;
+
+import io.dtm.schemas.DivergenceSummary;
+import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.ScheduleStep;
+import io.dtm.schemas.avro.SweepRequest;
+import io.dtm.schemas.avro.TrialKind;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static io.dtm.planner.TestSweeps.entry;
+import static io.dtm.planner.TestSweeps.ranked;
+import static io.dtm.planner.TestSweeps.sweep;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class RoundsTest {
+
+    private static final DivergenceSummary MEASURED = DivergenceSummary.of(new int[] {6, 8}, new double[] {0.25, 0.0}, 8);
+
+    @Test
+    void aDecidedRoundCommitsTheBestAndHasTheNewScheduleMeasured() {
+        SweepRequest s = sweep().build();
+        Rounds.Decision d = Rounds.decide(s, 0, null, List.of(ranked("a", "prune:0.25", 7, 0.1),
+                ranked("c", "prune:0.25", 5, 0.2), ranked("b", "prune:0.25", 6, 0.1)));
+
+        assertFalse(d.stops());
+        assertEquals(List.of(entry("a", "prune:0.25")), d.step().getCommitted());
+        assertEquals(List.of(entry("a", "prune:0.25")), d.step().getSchedule());
+        assertEquals(TrialPlanner.scheduleMeasure(s, 0, d.step().getSchedule()), d.measure());
+        assertTrue(d.measure().stream().allMatch(t -> t.getKind() == TrialKind.SCHEDULE));
+    }
+
+    @Test
+    void nothingAboveTheFloorStopsTheSweepWithTheScheduleItHas() {
+        SweepRequest s = sweep().setFdtmFloor(6).build();
+        ScheduleStep before = Rounds.measured(s, Rounds.decide(s, 0, null,
+                List.of(ranked("a", "prune:0.25", 7, 0.1))).step(), MEASURED).step();
+
+        Rounds.Decision d = Rounds.decide(s, 1, before, List.of(ranked("b", "prune:0.25", 6, 0.1)));
+
+        assertTrue(d.stops());
+        assertEquals(List.of(), d.step().getCommitted());
+        assertEquals(before.getSchedule(), d.step().getSchedule());
+        assertEquals(MEASURED.fdtm(), d.step().getFdtm());
+        assertEquals(MEASURED.sdtm(), d.step().getSdtm());
+        assertEquals(StopReason.FDTM_FLOOR.code(), d.step().getStopReason());
+    }
+
+    @Test
+    void aRuleThatCommitsNothingOnlyRanksAndGoesOn() {
+        SweepRequest s = sweep().setCommitRule("0").build();
+        Rounds.Decision d = Rounds.decide(s, 0, null, List.of(ranked("a", "prune:0.25", 7, 0.1)));
+        assertFalse(d.stops());
+        assertEquals(List.of(), d.step().getSchedule());
+    }
+
+    @Test
+    void sparsityIsWeightedByParameters() {
+        SweepRequest s = sweep().setInt8(true).setCommitRule("2").build();
+        Rounds.Decision d = Rounds.decide(s, 0, null, List.of(ranked("b", "prune:0.25", 7, 0.1),
+                ranked("a", "int8_rowwise", 6, 0.1)));
+        // b: 300 of 1000 parameters at 0.25; a: 100 of 1000 in int8
+        assertEquals(0.075, d.step().getOverallSparsity(), 1e-12);
+        assertEquals(0.1, d.step().getInt8Share(), 1e-12);
+    }
+
+    @Test
+    void aMeasuredScheduleGoesOnWithTheNextRoundUntilAStopRuleHolds() {
+        SweepRequest s = sweep().build();
+        ScheduleStep decided = Rounds.decide(s, 0, null, List.of(ranked("a", "prune:0.25", 7, 0.1))).step();
+
+        Rounds.Measured next = Rounds.measured(s, decided, MEASURED);
+        assertFalse(next.step().getLast());
+        assertEquals("", next.step().getStopReason());
+        assertEquals(MEASURED.fdtm(), next.step().getFdtm());
+        List<ComponentTrial> round1 = TrialPlanner.candidates(s, 1, decided.getSchedule());
+        assertEquals(round1, next.nextRound());
+
+        Rounds.Measured last = Rounds.measured(SweepRequest.newBuilder(s).setRounds(1).build(), decided, MEASURED);
+        assertEquals(StopReason.ROUNDS.code(), last.step().getStopReason());
+        assertEquals(List.of(), last.nextRound());
+    }
+
+    @Test
+    void reachingTheTargetStopsDespiteFloatingPointNoise() {
+        // a at 0.25 zeroes 100 of the 1000 parameters: 0.025, a hair below this target
+        SweepRequest s = sweep().setTargetSparsity(0.025 + 1e-10).build();
+        ScheduleStep decided = Rounds.decide(s, 0, null, List.of(ranked("a", "prune:0.25", 7, 0.1))).step();
+        assertEquals(StopReason.TARGET_SPARSITY.code(), Rounds.measured(s, decided, MEASURED).step().getStopReason());
+    }
+
+    @Test
+    void noActionLeftStops() {
+        SweepRequest s = sweep().setPruneStep(0).setInt8(true).setCommitRule("3").build();
+        ScheduleStep decided = Rounds.decide(s, 0, null, List.of(ranked("a", "int8_rowwise", 7, 0.1),
+                ranked("b", "int8_rowwise", 6, 0.1), ranked("c", "int8_rowwise", 5, 0.1))).step();
+        Rounds.Measured m = Rounds.measured(s, decided, MEASURED);
+        assertEquals(StopReason.NO_ACTIONS.code(), m.step().getStopReason());
+        assertEquals(List.of(), m.nextRound());
+    }
+
+    @Test
+    void aFailedTrialStopsTheSweepAndSaysWhy() {
+        SweepRequest s = sweep().build();
+        ScheduleStep failed = Rounds.failed(s, 0, null, "trial t shard 0 was dead-lettered");
+        assertTrue(failed.getLast());
+        assertEquals(StopReason.FAILED.code(), failed.getStopReason());
+        assertEquals("trial t shard 0 was dead-lettered", failed.getFailure());
+        assertEquals(s.getTokens(), failed.getFdtm());
+        assertEquals(0.0, failed.getSdtm());
+    }
+
+    @Test
+    void aStepIsTheLastExactlyWhenNothingFollows() {
+        SweepRequest s = sweep().build();
+        ScheduleStep decided = Rounds.decide(s, 0, null, List.of(ranked("a", "prune:0.25", 7, 0.1))).step();
+        assertThrows(IllegalArgumentException.class, () -> new Rounds.Decision(decided, List.of()));
+        assertThrows(IllegalArgumentException.class, () -> new Rounds.Measured(decided, List.of()));
+    }
+}
