@@ -3,6 +3,7 @@ package io.dtm.cli;
 import io.dtm.engine.CheckpointExport;
 import io.dtm.engine.DivergenceEngine;
 import io.dtm.engine.EngineOptions;
+import io.dtm.engine.PromptSet;
 import io.dtm.engine.Trial;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -30,6 +31,13 @@ final class ApplyCommand implements Callable<Integer> {
                     + " float32 is exact).")
     String dtype;
 
+    @Option(names = "--prompts",
+            description = "Prompt file whose teacher-forced positions give Wanda its input norms (a schedule with wanda:s needs it).")
+    Path prompts;
+
+    @Option(names = "--tokens", defaultValue = "64", description = "Generated tokens N per prompt, with --prompts (default: ${DEFAULT-VALUE}).")
+    int tokens;
+
     @Option(names = "--device", defaultValue = "cpu",
             description = "Where compressions run, in float32: cpu, gpu, gpu:I (default: ${DEFAULT-VALUE}).")
     String device;
@@ -37,9 +45,15 @@ final class ApplyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Trial trial = ScheduleFile.read(schedule);
+        boolean weighted = trial.changes().values().stream().anyMatch(c -> c.needsActivations());
+        if (weighted && prompts == null) {
+            throw new IllegalArgumentException("the schedule has activation-weighted compressions (wanda): give --prompts"
+                    + " (and --tokens) for their input norms");
+        }
         try (DivergenceEngine e = DivergenceEngine.load(model,
-                new EngineOptions(device, "float32", 1, EngineOptions.DEFAULT_CACHE_BUDGET))) {
-            CheckpointExport.Summary s = CheckpointExport.write(e, trial, out, dtype);
+                new EngineOptions(device, "float32", 64, EngineOptions.DEFAULT_CACHE_BUDGET));
+             PromptSet set = weighted ? e.prepare(Prompts.read(prompts), tokens, DivergenceEngine.Progress.NONE) : null) {
+            CheckpointExport.Summary s = CheckpointExport.write(e, trial, out, dtype, set);
             System.out.printf(Locale.ROOT, "apply: %d of %d tensors compressed, %d files, %.1f MB of %s weights in %s%n",
                     s.compressed(), s.tensors(), s.files(), s.bytes() / 1e6, s.dtype(), s.out());
         }

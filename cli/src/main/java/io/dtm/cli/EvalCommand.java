@@ -7,7 +7,6 @@ import io.dtm.engine.PromptSet;
 import io.dtm.engine.TextScore;
 import io.dtm.engine.TextSet;
 import io.dtm.engine.Trial;
-import io.dtm.engine.TrialScore;
 import io.dtm.schemas.CompressionSpec;
 import io.dtm.schemas.DivergenceSummary;
 import java.nio.file.Files;
@@ -53,7 +52,7 @@ final class EvalCommand implements Callable<Integer> {
     int window;
 
     @Option(names = "--continuations",
-            description = "Write the compressed model's own greedy continuations here (JSON: prompts, prompt_ids, continuations).")
+            description = "Write the compressed model's own greedy continuations here (JSON: prompt_ids, continuations).")
     Path continuations;
 
     @Mixin
@@ -83,39 +82,42 @@ final class EvalCommand implements Callable<Integer> {
             trial.changes().keySet().forEach(e::parameters); // an unknown component fails before the base model is run
             ProgressBar bar = new ProgressBar(System.err);
             try (PromptSet set = e.prepare(promptList, tokens, bar)) {
-                bar.update("scoring", 0, 1);
-                TrialScore score = e.score(set, trial);
-                bar.update("scoring", 1, 1);
-                DivergenceSummary s = score.summary();
-                String what = trial.changes().size() == 1 ? trial.changes().keySet().iterator().next() + " "
-                        + trial.changes().values().iterator().next() : "schedule of " + trial.changes().size() + " components";
-                System.out.printf(Locale.ROOT, "%s over %d prompts x %d tokens%n", what, s.prompts(), tokens);
-                System.out.printf(Locale.ROOT, "FDTM %.2f (median %.1f, p10 %.1f, %.1f%% of prompts at N=%d)%n",
-                        s.fdtm(), s.fdtMedian(), s.fdtP10(), 100 * s.shareAtN(), tokens);
-                System.out.printf(Locale.ROOT, "SDTM %.4f%n", s.sdtm());
-            }
-            if (lines != null) {
-                try (TextSet set = e.prepareText(lines, window)) {
-                    TextScore t = e.scoreText(set, trial);
-                    System.out.printf(Locale.ROOT, "text %s: %d windows, %d tokens: perplexity %.4f, KL %.5f,"
-                                    + " top-1 agreement %.4f%n", text.getFileName(), set.windows(), set.predicted(),
-                            t.perplexity(), t.klMean(), t.top1Agreement());
-                }
-            }
-            if (continuations != null) {
-                writeContinuations(e, trial, promptList);
+                score(e, set, trial, bar, lines);
             }
         }
         return 0;
     }
 
-    private void writeContinuations(DivergenceEngine e, Trial trial, List<String> promptList) throws java.io.IOException {
-        List<int[]> ids = promptList.stream().map(e::encode).toList();
-        int[][] generated = e.generate(ids, tokens, trial, DivergenceEngine.Progress.NONE);
+    /** Scores the trial over the prompt set, then over the text if there is one, then writes its continuations. */
+    private void score(DivergenceEngine e, PromptSet set, Trial trial, ProgressBar bar, List<String> lines)
+            throws java.io.IOException {
+        bar.update("scoring", 0, 1);
+        DivergenceSummary s = e.score(set, trial).summary();
+        bar.update("scoring", 1, 1);
+        String what = trial.changes().size() == 1 ? trial.changes().keySet().iterator().next() + " "
+                + trial.changes().values().iterator().next() : "schedule of " + trial.changes().size() + " components";
+        System.out.printf(Locale.ROOT, "%s over %d prompts x %d tokens%n", what, s.prompts(), tokens);
+        System.out.printf(Locale.ROOT, "FDTM %.2f (median %.1f, p10 %.1f, %.1f%% of prompts at N=%d)%n",
+                s.fdtm(), s.fdtMedian(), s.fdtP10(), 100 * s.shareAtN(), tokens);
+        System.out.printf(Locale.ROOT, "SDTM %.4f%n", s.sdtm());
+        if (lines != null) {
+            try (TextSet texts = e.prepareText(lines, window)) {
+                TextScore t = e.scoreText(texts, trial, set);
+                System.out.printf(Locale.ROOT, "text %s: %d windows, %d tokens: perplexity %.4f, KL %.5f,"
+                                + " top-1 agreement %.4f%n", text.getFileName(), texts.windows(), texts.predicted(),
+                        t.perplexity(), t.klMean(), t.top1Agreement());
+            }
+        }
+        if (continuations != null) {
+            writeContinuations(e, trial, set);
+        }
+    }
+
+    private void writeContinuations(DivergenceEngine e, Trial trial, PromptSet set) throws java.io.IOException {
+        int[][] generated = e.generate(set.promptIds(), tokens, trial, set, DivergenceEngine.Progress.NONE);
         ObjectMapper json = new ObjectMapper();
         ObjectNode out = json.createObjectNode();
-        out.set("prompts", json.valueToTree(promptList));
-        out.set("prompt_ids", json.valueToTree(ids));
+        out.set("prompt_ids", json.valueToTree(set.promptIds()));
         out.set("continuations", json.valueToTree(generated));
         Files.createDirectories(continuations.toAbsolutePath().getParent());
         json.writeValue(continuations.toFile(), out);

@@ -3,7 +3,6 @@ package io.dtm.engine;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.dtm.schemas.CompressionSpec;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -37,9 +36,11 @@ public final class CheckpointExport {
 
     /**
      * Writes {@code schedule}'s model to {@code out} (which must not exist, or be empty) in {@code dtype} (null: the
-     * source's). The engine must compute in float32, so that compressions see the exact source weights.
+     * source's). The engine must compute in float32, so that compressions see the exact source weights; {@code prompts}
+     * gives activation-weighted compressions (Wanda) their input norms, null if the schedule has none.
      */
-    public static Summary write(DivergenceEngine engine, Trial schedule, Path out, String dtype) throws IOException {
+    public static Summary write(DivergenceEngine engine, Trial schedule, Path out, String dtype, PromptSet prompts)
+            throws IOException {
         if (!engine.dtypeName().equals("float32")) {
             throw new IllegalArgumentException("apply needs an engine computing in float32 (the exact weights), not "
                     + engine.dtypeName());
@@ -63,6 +64,7 @@ public final class CheckpointExport {
         Files.createDirectories(out);
         String sourceDtype = sourceDtype(files);
         String target = dtype == null ? sourceDtype : DTYPES.get(dtype);
+        Map<String, float[]> weights = engine.compressedWeights(schedule, prompts);
         int copied = copyOtherFiles(files, out, dtypeName(target));
         int tensors = 0;
         int compressed = 0;
@@ -73,9 +75,8 @@ public final class CheckpointExport {
                 Map<String, byte[]> replaced = new LinkedHashMap<>();
                 for (String name : source.entries().keySet()) {
                     String component = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
-                    CompressionSpec spec = component == null ? null : schedule.changes().get(component);
-                    if (spec != null) {
-                        replaced.put(name, encode(engine.compressedWeight(component, spec), target));
+                    if (component != null && weights.containsKey(component)) {
+                        replaced.put(name, encode(weights.get(component), target));
                         compressed++;
                     }
                 }

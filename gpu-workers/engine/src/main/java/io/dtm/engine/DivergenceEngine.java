@@ -187,7 +187,7 @@ public final class DivergenceEngine implements AutoCloseable {
 
     /** Fast path: starts each batch at the trial's first changed layer (or its MLP half) from the cache. */
     public TrialScore score(PromptSet set, Trial trial) {
-        return withCompressed(trial, PhaseClock.OFF,
+        return withCompressed(trial, set, PhaseClock.OFF,
                 w -> scorer.score(set, w, entry(set, trial), trial.toString(), PhaseClock.OFF));
     }
 
@@ -200,7 +200,7 @@ public final class DivergenceEngine implements AutoCloseable {
      */
     public Profile profile(PromptSet set, Trial trial) {
         PhaseClock clock = PhaseClock.start();
-        withCompressed(trial, clock, w -> scorer.score(set, w, entry(set, trial), trial.toString(), clock));
+        withCompressed(trial, set, clock, w -> scorer.score(set, w, entry(set, trial), trial.toString(), clock));
         return new Profile(clock.millis(), clock.hostMillis());
     }
 
@@ -211,7 +211,7 @@ public final class DivergenceEngine implements AutoCloseable {
 
     /** Baseline: one full teacher-forced forward pass per batch, from the embeddings. */
     public TrialScore scoreFull(PromptSet set, Trial trial) {
-        return withCompressed(trial, PhaseClock.OFF,
+        return withCompressed(trial, set, PhaseClock.OFF,
                 w -> scorer.score(set, w, Entry.EMBEDDINGS, trial.toString(), PhaseClock.OFF));
     }
 
@@ -225,7 +225,7 @@ public final class DivergenceEngine implements AutoCloseable {
 
     /** Like {@link #score}, and also how close each greedy decision was (from the same forward pass, full LM head). */
     public DetailedScore scoreWithMargins(PromptSet set, Trial trial) {
-        return withCompressed(trial, PhaseClock.OFF, w -> {
+        return withCompressed(trial, set, PhaseClock.OFF, w -> {
             Entry entry = entry(set, trial);
             int n = set.tokens();
             int[] predicted = new int[set.size() * n];
@@ -251,7 +251,7 @@ public final class DivergenceEngine implements AutoCloseable {
      * (free greedy generation agrees with it up to the first divergence, which is FDT).
      */
     public TrialScore scoreByDecoding(PromptSet set, Trial trial) {
-        return withCompressed(trial, PhaseClock.OFF, w -> {
+        return withCompressed(trial, set, PhaseClock.OFF, w -> {
             int[][] predicted = decoder.decode(w, set.promptIds(), set.tokens(), set.continuations(), Progress.NONE);
             int[] flat = java.util.Arrays.stream(predicted).flatMapToInt(java.util.Arrays::stream).toArray();
             return TrialScore.compare(flat, set.flatReferences(), set.tokens());
@@ -266,43 +266,39 @@ public final class DivergenceEngine implements AutoCloseable {
         return text.prepare(lines.stream().filter(l -> !l.isBlank()).map(this::encode).toList(), window);
     }
 
-    /** Perplexity, KL to the base model and top-1 agreement of a trial's model on a prepared text. */
-    public TextScore scoreText(TextSet set, Trial trial) {
-        return withCompressed(trial, PhaseClock.OFF, w -> text.score(set, w));
+    /**
+     * Perplexity, KL to the base model and top-1 agreement of a trial's model on a prepared text; {@code prompts} gives
+     * activation-weighted compressions their input norms (null if the trial has none).
+     */
+    public TextScore scoreText(TextSet set, Trial trial, PromptSet prompts) {
+        return withCompressed(trial, prompts, PhaseClock.OFF, w -> text.score(set, w));
     }
 
     /** Greedy generation of {@code tokens} tokens per prompt by the trial's model (EOS ignored), with a KV cache. */
     public int[][] generate(List<int[]> promptIds, int tokens, Trial trial, Progress progress) {
+        return generate(promptIds, tokens, trial, null, progress);
+    }
+
+    /** Like {@link #generate(List, int, Trial, Progress)}, activation-weighted compressions taking their norms from {@code set}. */
+    public int[][] generate(List<int[]> promptIds, int tokens, Trial trial, PromptSet set, Progress progress) {
         if (tokens < 1) {
             throw new IllegalArgumentException("tokens must be at least 1, got " + tokens);
         }
-        return withCompressed(trial, PhaseClock.OFF, w -> decoder.decode(w, promptIds, tokens, null, progress));
+        return withCompressed(trial, set, PhaseClock.OFF, w -> decoder.decode(w, promptIds, tokens, null, progress));
     }
 
     /**
-     * Runs {@code body} on the base weights with the trial's compressed matrices swapped in. They are made on the
-     * weights' device in a manager of the trial's own, which frees them all when the trial ends. Unknown components
-     * fail here, before any work.
+     * Runs {@code body} on the trial's model ({@link TrialCompression}); {@code set} gives activation-weighted
+     * compressions their input norms (null where there is none). Unknown components fail here, before any work.
      */
-    private <T> T withCompressed(Trial trial, PhaseClock clock, Function<ModelWeights, T> body) {
+    private <T> T withCompressed(Trial trial, PromptSet set, PhaseClock clock, Function<ModelWeights, T> body) {
         trial.changes().keySet().forEach(this::requireComponent);
         if (m.weights().tied() && trial.changes().containsKey(ModelWeights.LM_HEAD)
                 && trial.changes().containsKey(ModelWeights.EMBED)) {
             throw new IllegalArgumentException("lm_head and model.embed_tokens are one tied matrix in "
                     + files.dir().getFileName() + ": compress it under one name only");
         }
-        try (NDManager owner = m.manager().newSubManager()) {
-            Map<String, NDArray> compressed = new HashMap<>();
-            for (Map.Entry<String, CompressionSpec> change : trial.changes().entrySet()) {
-                NDArray base = m.weights().component(change.getKey());
-                try (NDScope scope = new NDScope()) {
-                    NDArray c = LoadedModel.keep(Compressor.of(change.getValue(), m.scalars()).apply(base), owner);
-                    compressed.put(change.getKey(), c);
-                    clock.end("compress", c);
-                }
-            }
-            return body.apply(m.weights().with(compressed));
-        }
+        return TrialCompression.apply(m, trial, set, clock, body);
     }
 
     private String requireComponent(String component) {
@@ -318,12 +314,18 @@ public final class DivergenceEngine implements AutoCloseable {
         return files;
     }
 
-    /** A component's weight compressed as {@code spec} says, from this engine's weights, as float32 values row-major. */
-    float[] compressedWeight(String component, CompressionSpec spec) {
-        NDArray base = m.weights().component(requireComponent(component));
-        try (NDScope scope = new NDScope()) {
-            return Compressor.of(spec, m.scalars()).apply(base).toType(DataType.FLOAT32, false).toFloatArray();
-        }
+    /**
+     * Every scheduled matrix compressed as dtm-spec says, from this engine's weights, as float32 values row-major;
+     * {@code set} gives activation-weighted compressions their input norms (null if the schedule has none).
+     */
+    Map<String, float[]> compressedWeights(Trial schedule, PromptSet set) {
+        return withCompressed(schedule, set, PhaseClock.OFF, w -> {
+            Map<String, float[]> out = new HashMap<>();
+            for (String component : schedule.changes().keySet()) {
+                out.put(component, w.component(component).toType(DataType.FLOAT32, false).toFloatArray());
+            }
+            return out;
+        });
     }
 
     /** Bit pattern of a base weight, for the restoration check in tests. */

@@ -93,15 +93,21 @@ public final class GoldenCheck {
             }
         }
 
-        try (PromptSet set = engine.prepare(ids, engine.generate(ids, n, Trial.none(), DivergenceEngine.Progress.NONE),
-                DivergenceEngine.Progress.NONE)) {
-            JsonNode expectedBase = in.path("base_continuations");
-            for (int p = 0; p < prompts.size() && expectedBase.isArray(); p++) {
-                if (compare[p] && !Arrays.equals(set.continuations()[p], ints(expectedBase.path(p)))) {
-                    mismatches++;
-                    log.printf("mismatch: prompt %d base continuation differs%n", p);
-                }
+        int[][] generated = engine.generate(ids, n, Trial.none(), DivergenceEngine.Progress.NONE);
+        JsonNode expectedBase = in.path("base_continuations");
+        for (int p = 0; p < prompts.size() && expectedBase.isArray(); p++) {
+            if (compare[p] && !Arrays.equals(generated[p], ints(expectedBase.path(p)))) {
+                mismatches++;
+                log.printf("mismatch: prompt %d base continuation differs%n", p);
             }
+        }
+        // The file's cases were scored on the file's continuations y, near-tie prompts included, and Wanda's input
+        // norms sum over those sequences: score on them too when the file gives them.
+        int[][] continuations = expectedBase.isArray() && expectedBase.size() == prompts.size()
+                ? java.util.stream.IntStream.range(0, prompts.size()).mapToObj(p -> ints(expectedBase.path(p)))
+                        .toArray(int[][]::new)
+                : generated;
+        try (PromptSet set = engine.prepare(ids, continuations, DivergenceEngine.Progress.NONE)) {
             ObjectNode result = json.createObjectNode();
             result.put("model", in.path("model").asText(engine.modelDir().getFileName().toString()));
             result.put("n_generated", n);
@@ -221,7 +227,7 @@ public final class GoldenCheck {
             double worstTop1 = 0;
             for (JsonNode c : in.path("cases")) {
                 Trial trial = trial(c);
-                TextScore score = engine.scoreText(set, trial);
+                TextScore score = engine.scoreText(set, trial, null);
                 ObjectNode oc = cases.addObject();
                 oc.set("schedule", c.path("schedule").deepCopy());
                 oc.put("nll_sum", score.nllSum());

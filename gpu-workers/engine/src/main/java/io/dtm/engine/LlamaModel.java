@@ -92,12 +92,41 @@ final class LlamaModel {
         static final Reuse NONE = new Reuse(Attention.NONE, Mlp.NONE, false);
     }
 
-    /** Receives every layer's input, attention half (null when skipped) and MLP half: how a prompt set fills its cache. */
+    /**
+     * Receives every layer's input, attention half (null when skipped) and MLP half, how a prompt set fills its cache;
+     * and the input rows of its linear components where they are computed, how Wanda's input norms are collected.
+     */
     @FunctionalInterface
     interface Tap {
         Tap NONE = (l, input, attention, mlp) -> {};
 
         void layer(int l, NDArray input, Attention attention, Mlp mlp);
+
+        /** The input of layer l's linear components at {@code site}: [B,T',in]. */
+        default void linearInput(int l, Site site, NDArray x) {}
+    }
+
+    /** Where a linear component takes its input, in the order data flows through a layer. */
+    enum Site {
+        /** q, k and v: the normed layer input. */
+        ATTENTION,
+        /** o: the attention context. */
+        CONTEXT,
+        /** gate and up: the normed mid-layer state. */
+        MLP,
+        /** down: silu(gate)·up. */
+        ACTIVATION;
+
+        /** The site of a component's local name ({@code self_attn.q_proj} ... {@code mlp.down_proj}). */
+        static Site of(String local) {
+            return switch (local) {
+                case "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj" -> ATTENTION;
+                case "self_attn.o_proj" -> CONTEXT;
+                case "mlp.gate_proj", "mlp.up_proj" -> MLP;
+                case "mlp.down_proj" -> ACTIVATION;
+                default -> throw new IllegalArgumentException("unknown layer component '" + local + "'");
+            };
+        }
     }
 
     /** Token embeddings: ids [B,T] → x [B,T,D]. */
@@ -122,7 +151,7 @@ final class LlamaModel {
                 a = attention(layer, l, x, pass, reuse.attention(), queries);
                 mid = a.out();                                                                   // [B,T',D]
             }
-            Mlp m = mlp(layer, mid, reuse.mlp());
+            Mlp m = mlp(layer, l, mid, pass, reuse.mlp());
             pass.tap().layer(l, x, a, m);
             x = m.out();                                                                         // [B,T',D]
         }
@@ -146,6 +175,7 @@ final class LlamaModel {
         NDArray context = reuse.context();
         if (context == null) {
             NDArray h = rmsNorm(x, w.inputNorm());                                               // [B,T,D]
+            pass.tap().linearInput(l, Site.ATTENTION, h);
             if (q == null) {
                 NDArray hq = queries == null ? h : queries.of(h);                                // [B,T',D]
                 q = linear(hq, w.q()).reshape(b, tq, heads, headDim).transpose(0, 2, 1, 3);      // [B,H,T',E]
@@ -167,6 +197,7 @@ final class LlamaModel {
             context = probs.matMul(values.expandDims(2))                                         // [B,K,G,T',E]
                     .reshape(b, heads, tq, headDim).transpose(0, 2, 1, 3).reshape(b, tq, (long) heads * headDim); // [B,T',H·E]
         }
+        pass.tap().linearInput(l, Site.CONTEXT, context);
         NDArray residual = queries == null ? x : queries.of(x);                                  // [B,T',D]
         NDArray out = linear(context, w.o()).addi(residual);                                     // [B,T',D]
         return new Attention(q, k, v, context, out);
@@ -178,11 +209,12 @@ final class LlamaModel {
     }
 
     /** The second half of decoder layer l, x + down(silu(gate(rmsnorm(x))) · up(rmsnorm(x))), with intermediates. */
-    Mlp mlp(LayerWeights w, NDArray x, Mlp reuse) {
+    Mlp mlp(LayerWeights w, int l, NDArray x, Pass pass, Mlp reuse) {
         NDArray gate = reuse.gate();
         NDArray up = reuse.up();
         if (gate == null || up == null) {
             NDArray h = rmsNorm(x, w.postNorm());                                                // [B,T,D]
+            pass.tap().linearInput(l, Site.MLP, h);
             if (gate == null) {
                 gate = silu(linear(h, w.gate()));                                                // [B,T,F] silu(gate)
             }
@@ -191,6 +223,7 @@ final class LlamaModel {
             }
         }
         NDArray act = gate.mul(up);                                                              // [B,T,F] silu(gate)·up
+        pass.tap().linearInput(l, Site.ACTIVATION, act);
         NDArray out = linear(act, w.down()).addi(x);                                             // [B,T,D] residual
         return new Mlp(gate, up, out);
     }

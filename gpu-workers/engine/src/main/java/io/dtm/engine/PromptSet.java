@@ -25,13 +25,15 @@ public final class PromptSet implements AutoCloseable {
 
     /**
      * One forward batch: right-padded teacher-forced sequences x ++ y and their cache, all owned by the batch's
-     * own manager. {@code references} are the scored rows' reference tokens on the host, {@code referenceIds} the same
-     * [B,N] on the device for trials to compare against there. {@code attention} and {@code mlp} hold each layer's base
+     * own manager. {@code valid} [B,T,1] is 1 at the positions of x ++ y and 0 at padding. {@code references} are the
+     * scored rows' reference tokens on the host, {@code referenceIds} the same [B,N] on the device for trials to compare
+     * against there. {@code attention} and {@code mlp} hold each layer's base
      * intermediates, or nulls when the budget leaves them out.
      */
-    record Batch(NDManager owner, int first, int size, int length, NDArray ids, NDArray mask, LlamaModel.Rope rope,
-                 LlamaModel.Queries scored, int[] references, NDArray referenceIds, NDArray[] inputs, NDArray[] mids,
-                 LlamaModel.Attention[] attention, LlamaModel.Mlp[] mlp, HeadCertificate certificate) {
+    record Batch(NDManager owner, int first, int size, int length, NDArray ids, NDArray mask, NDArray valid,
+                 LlamaModel.Rope rope, LlamaModel.Queries scored, int[] references, NDArray referenceIds,
+                 NDArray[] inputs, NDArray[] mids, LlamaModel.Attention[] attention, LlamaModel.Mlp[] mlp,
+                 HeadCertificate certificate) {
 
         /**
          * The base intermediates of layer l's attention half that a trial changing {@code changed} (local names such
@@ -87,9 +89,10 @@ public final class PromptSet implements AutoCloseable {
     private final List<Batch> batches;
     private final int cacheStride;
     private final long cacheBytes;
+    private final InputNorms baseNorms;
 
     PromptSet(int tokens, List<int[]> promptIds, int[][] continuations, int[][] references, List<Batch> batches,
-              int cacheStride, long cacheBytes) {
+              int cacheStride, long cacheBytes, InputNorms baseNorms) {
         this.tokens = tokens;
         this.promptIds = List.copyOf(promptIds);
         this.continuations = continuations;
@@ -97,6 +100,12 @@ public final class PromptSet implements AutoCloseable {
         this.batches = List.copyOf(batches);
         this.cacheStride = cacheStride;
         this.cacheBytes = cacheBytes;
+        this.baseNorms = baseNorms;
+    }
+
+    /** The base model's input norms of every linear component over this set, from its reference pass. */
+    InputNorms baseNorms() {
+        return baseNorms;
     }
 
     public int size() {
@@ -160,5 +169,6 @@ public final class PromptSet implements AutoCloseable {
     @Override
     public void close() {
         batches.forEach(Batch::close);
+        baseNorms.close();
     }
 }

@@ -46,12 +46,13 @@ final class PromptSetBuilder {
         }
         CachePlan plan = cachePlan(promptIds, tokens);
         List<PromptSet.Batch> batches = new ArrayList<>();
+        InputNorms norms = new InputNorms(m.manager());
         int[][] references = new int[promptIds.size()][];
         long cacheBytes = 0;
         try {
             for (int first = 0; first < promptIds.size(); first += m.options().batchSize()) {
                 int size = Math.min(m.options().batchSize(), promptIds.size() - first);
-                PromptSet.Batch batch = baseBatch(promptIds, continuations, first, size, tokens, plan);
+                PromptSet.Batch batch = baseBatch(promptIds, continuations, first, size, tokens, plan, norms);
                 batches.add(batch);
                 for (int b = 0; b < size; b++) {
                     references[first + b] = Arrays.copyOfRange(batch.references(), b * tokens, (b + 1) * tokens);
@@ -61,9 +62,10 @@ final class PromptSetBuilder {
             }
         } catch (RuntimeException e) {
             batches.forEach(PromptSet.Batch::close);
+            norms.close();
             throw e;
         }
-        return new PromptSet(tokens, promptIds, continuations, references, batches, plan.stride(), cacheBytes);
+        return new PromptSet(tokens, promptIds, continuations, references, batches, plan.stride(), cacheBytes, norms);
     }
 
     /**
@@ -124,18 +126,21 @@ final class PromptSetBuilder {
     }
 
     /**
-     * Builds a right-padded batch of x ++ y, runs the base model over it and keeps what the plan asks. The last token
-     * y_{N-1} predicts nothing that is scored, but it is one of the prompt set's positions whose activations Wanda's
-     * input norms sum over.
+     * Builds a right-padded batch of x ++ y, runs the base model over it, keeps what the plan asks and adds the batch's
+     * linear inputs to the base input norms. The last token y_{N-1} predicts nothing that is scored, but it is one of
+     * the prompt set's positions whose activations Wanda's input norms sum over; and since the pass runs the last layer
+     * at the scored rows only, that layer runs once more over every position for its norms.
      */
     private PromptSet.Batch baseBatch(List<int[]> promptIds, int[][] continuations, int first, int size, int tokens,
-                                      CachePlan plan) {
+                                      CachePlan plan, InputNorms norms) {
         int stride = plan.stride();
         int length = paddedLength(promptIds, first, size, tokens);
         long[] ids = new long[size * length];
+        float[] valid = new float[size * length];
         long[] refsShape = {size, tokens};
         for (int b = 0; b < size; b++) {
             int[] prompt = promptIds.get(first + b);
+            java.util.Arrays.fill(valid, b * length, b * length + prompt.length + tokens, 1f);
             for (int j = 0; j < prompt.length; j++) {
                 ids[b * length + j] = prompt[j];
             }
@@ -152,10 +157,11 @@ final class PromptSetBuilder {
         try (NDScope scope = new NDScope()) {
             NDArray idsArray = keep(m.manager().create(ids, new Shape(size, length)), owner);     // [B,T]
             NDArray mask = keep(causalMask(length), owner);                                      // [T,T]
+            NDArray validArray = keep(m.manager().create(valid, new Shape(size, length, 1)), owner); // [B,T,1]
             LlamaModel.Queries scored = scoredQueries(promptIds, first, size, tokens, length, owner);
             LlamaModel.Rope r = m.model().rope(m.manager().arange(0, length, 1, DataType.INT64).reshape(1, length));
             LlamaModel.Rope rope = new LlamaModel.Rope(keep(r.cos(), owner), keep(r.sin(), owner)); // [1,1,T,E]
-            LlamaModel.Tap tap = (l, input, a, mm) -> {
+            LlamaModel.Tap cache = (l, input, a, mm) -> {
                 if (stride > 0 && l % stride == 0) {
                     inputs[l] = keep(input, owner);                                              // [B,T,D]
                 }
@@ -167,7 +173,12 @@ final class PromptSetBuilder {
                             keep(a.v(), owner), keep(a.context(), owner), null);
                     mlp[l] = new LlamaModel.Mlp(keep(mm.gate(), owner), keep(mm.up(), owner), null);
                 }
+                if (l == layers - 1) {
+                    m.model().layers(m.weights(), input, l, layers, LlamaModel.Pass.of(rope, mask)
+                            .tapped(norms.tap(validArray, k -> k.layer() == layers - 1, LlamaModel.Tap.NONE)));
+                }
             };
+            LlamaModel.Tap tap = norms.tap(validArray, k -> k.layer() < layers - 1, cache);
             LlamaModel.Pass pass = LlamaModel.Pass.of(rope, mask).lastLayerOnly(scored).tapped(tap);
             NDArray x = m.model().layers(m.weights(), m.model().embed(m.weights(), idsArray), 0, layers, pass);
             if (stride == 1) {
@@ -183,8 +194,8 @@ final class PromptSetBuilder {
             NDArray referenceIds = keep(argmax.reshape(refsShape), owner);                       // [B,N]
             HeadCertificate certificate = stride > 0 && m.certify()
                     ? HeadCertificate.build(m.model(), m.weights().lmHead(), normed, argmax, owner) : null;
-            return new PromptSet.Batch(owner, first, size, length, idsArray, mask, rope, scored, references,
-                    referenceIds, inputs, mids, attention, mlp, certificate);
+            return new PromptSet.Batch(owner, first, size, length, idsArray, mask, validArray, rope, scored,
+                    references, referenceIds, inputs, mids, attention, mlp, certificate);
         } catch (RuntimeException e) {
             owner.close();
             throw e;

@@ -11,7 +11,7 @@ import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** The compressions of dtm-spec on small matrices, checked against values worked out by hand. */
+/** The plain-Java reference compressions of dtm-spec on small matrices, checked against values worked out by hand. */
 class CompressionTest {
 
     private static int zeros(float[] a) {
@@ -272,51 +272,5 @@ class CompressionTest {
                 () -> ReferenceCompression.apply(CompressionSpec.int8(), w, 2, 4));
         assertTrue(e.getMessage().contains("6") && e.getMessage().contains("2 x 4"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> ReferenceCompression.apply(CompressionSpec.prune(0.5), w, 7, 1));
-    }
-
-    // ---------------------------------------------------------------- CompressionSpec
-
-    @Test
-    void specParsesAndFormatsRoundTrip() {
-        CompressionSpec p = CompressionSpec.parse("prune:0.5");
-        assertEquals(CompressionSpec.Kind.PRUNE, p.kind());
-        assertEquals(0.5, p.sparsity());
-        assertEquals("prune:0.5", p.toString());
-        assertEquals(p, CompressionSpec.parse(p.toString()));
-
-        CompressionSpec q = CompressionSpec.parse("int8_rowwise");
-        assertEquals(CompressionSpec.Kind.INT8_ROWWISE, q.kind());
-        assertEquals("int8_rowwise", q.toString());
-        assertEquals(q, CompressionSpec.parse(q.toString()));
-        assertEquals(q, CompressionSpec.int8());
-
-        for (String text : new String[] {"prune:0.0", "prune:1.0", "prune:0.1", "prune:0.25", "prune:0.9", "prune:0.3333"}) {
-            assertEquals(text, CompressionSpec.parse(text).toString());
-        }
-        // the canonical text of 0.1 + 0.2 is the same step as 0.3
-        assertEquals("prune:0.3", CompressionSpec.prune(0.1 + 0.2).toString());
-        assertEquals("prune:0.0", CompressionSpec.prune(0).toString());
-        assertEquals("prune:1.0", CompressionSpec.prune(1).toString());
-    }
-
-    @Test
-    void specRejectsBadTextNamingTheProblem() {
-        IllegalArgumentException range = assertThrows(IllegalArgumentException.class,
-                () -> CompressionSpec.parse("prune:1.5"));
-        assertTrue(range.getMessage().contains("1.5"), range.getMessage());
-        IllegalArgumentException negative = assertThrows(IllegalArgumentException.class,
-                () -> CompressionSpec.parse("prune:-0.1"));
-        assertTrue(negative.getMessage().contains("-0.1"), negative.getMessage());
-        IllegalArgumentException number = assertThrows(IllegalArgumentException.class,
-                () -> CompressionSpec.parse("prune:abc"));
-        assertTrue(number.getMessage().contains("abc"), number.getMessage());
-        IllegalArgumentException kind = assertThrows(IllegalArgumentException.class,
-                () -> CompressionSpec.parse("foo"));
-        assertTrue(kind.getMessage().contains("foo"), kind.getMessage());
-        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
-                () -> CompressionSpec.parse("prune:NaN"));
-        assertTrue(nan.getMessage().contains("NaN"), nan.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> CompressionSpec.parse(null));
-        assertThrows(IllegalArgumentException.class, () -> new CompressionSpec(CompressionSpec.Kind.INT8_ROWWISE, 0.5));
     }
 }

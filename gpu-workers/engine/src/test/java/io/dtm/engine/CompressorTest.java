@@ -1,6 +1,7 @@
 package io.dtm.engine;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -48,9 +49,14 @@ class CompressorTest {
     }
 
     private static float[] onDevice(CompressionSpec spec, float[] w, int rows, int cols) {
+        return onDevice(spec, w, rows, cols, null);
+    }
+
+    private static float[] onDevice(CompressionSpec spec, float[] w, int rows, int cols, float[] norms) {
         try (NDScope scope = new NDScope()) {
             NDArray weight = manager.create(w, new Shape(rows, cols));
-            return Compressor.of(spec, scalars).apply(weight).toType(DataType.FLOAT32, false).toFloatArray();
+            NDArray n = norms == null ? null : manager.create(norms);
+            return Compressor.of(spec, scalars).apply(weight, n).toType(DataType.FLOAT32, false).toFloatArray();
         }
     }
 
@@ -120,5 +126,102 @@ class CompressorTest {
                 assertBits(w, weight.toFloatArray(), spec + " left the base weight");
             }
         }
+    }
+
+    @Test
+    void nmOnTheDeviceEqualsTheReferenceWithTiesAndZeroGroups() {
+        Random random = new Random(15);
+        for (int trial = 0; trial < 150; trial++) {
+            int m = List.of(2, 4, 8).get(random.nextInt(3));
+            int n = random.nextInt(m + 1);
+            int rows = 1 + random.nextInt(12);
+            int cols = m * (1 + random.nextInt(8));
+            float[] w = tieHeavy(random, rows * cols, 1 + random.nextInt(4));
+            if (trial % 5 == 0) {
+                java.util.Arrays.fill(w, 0, m, 0f); // an all-zero group
+            }
+            CompressionSpec spec = CompressionSpec.nm(n, m);
+            float[] out = onDevice(spec, w, rows, cols);
+            assertBits(ReferenceCompression.apply(spec, w, rows, cols), out, spec + " of " + rows + "x" + cols);
+            for (int g = 0; g < out.length; g += m) {
+                int zeros = 0;
+                for (int i = g; i < g + m; i++) {
+                    zeros += out[i] == 0f ? 1 : 0;
+                }
+                org.junit.jupiter.api.Assertions.assertTrue(zeros >= n, "every group of " + m + " has " + n + " zeros");
+            }
+        }
+    }
+
+    @Test
+    void int4GroupsOnTheDeviceEqualTheReferenceAndAZeroGroupStaysZero() {
+        Random random = new Random(16);
+        for (int trial = 0; trial < 100; trial++) {
+            int group = List.of(4, 8, 16).get(random.nextInt(3));
+            int rows = 1 + random.nextInt(10);
+            int cols = group * (1 + random.nextInt(6));
+            float[] w = new float[rows * cols];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = trial % 2 == 0 ? (float) random.nextGaussian() : (random.nextInt(15) - 7) * 0.5f; // exact halves
+            }
+            java.util.Arrays.fill(w, 0, group, 0f);
+            CompressionSpec spec = CompressionSpec.int4g(group);
+            float[] out = onDevice(spec, w, rows, cols);
+            assertBits(ReferenceCompression.apply(spec, w, rows, cols), out, spec + " of " + rows + "x" + cols);
+            for (int i = 0; i < group; i++) {
+                assertEquals(0f, out[i], "a zero group (scale 1) stays zero");
+            }
+        }
+    }
+
+    @Test
+    void wandaOnTheDeviceEqualsTheReferenceForGivenNorms() {
+        Random random = new Random(17);
+        for (int trial = 0; trial < 100; trial++) {
+            int rows = 1 + random.nextInt(12);
+            int cols = 1 + random.nextInt(40);
+            float[] w = tieHeavy(random, rows * cols, 1 + random.nextInt(4));
+            float[] norms = new float[cols];
+            for (int c = 0; c < cols; c++) {
+                norms[c] = random.nextInt(4) * 0.5f; // ties in the scores too, and zero norms
+            }
+            double s = random.nextDouble();
+            CompressionSpec spec = CompressionSpec.wanda(s);
+            assertBits(ReferenceCompression.apply(spec, w, rows, cols, norms), onDevice(spec, w, rows, cols, norms),
+                    spec + " of " + rows + "x" + cols);
+        }
+    }
+
+    @Test
+    void chainsApplyTheirStepsInOrder() {
+        Random random = new Random(18);
+        for (String text : List.of("prune:0.5+int8_rowwise", "nm:2:4+int4g:8", "int8_rowwise+prune:0.3",
+                "wanda:0.5+int4g:4")) {
+            float[] w = new float[16 * 32];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) random.nextGaussian();
+            }
+            float[] norms = new float[32];
+            for (int c = 0; c < 32; c++) {
+                norms[c] = (float) random.nextDouble();
+            }
+            CompressionSpec spec = CompressionSpec.parse(text);
+            assertBits(ReferenceCompression.apply(spec, w, 16, 32, norms), onDevice(spec, w, 16, 32, norms), text);
+        }
+    }
+
+    @Test
+    void indivisibleShapesAndMissingNormsAreNamed() {
+        float[] w = new float[6 * 10];
+        IllegalArgumentException nm = assertThrows(IllegalArgumentException.class,
+                () -> onDevice(CompressionSpec.nm(2, 4), w, 6, 10));
+        org.junit.jupiter.api.Assertions.assertTrue(nm.getMessage().contains("10") && nm.getMessage().contains("4"),
+                nm.getMessage());
+        IllegalArgumentException int4 = assertThrows(IllegalArgumentException.class,
+                () -> onDevice(CompressionSpec.int4g(64), w, 6, 10));
+        org.junit.jupiter.api.Assertions.assertTrue(int4.getMessage().contains("int4g:64"), int4.getMessage());
+        IllegalArgumentException wanda = assertThrows(IllegalArgumentException.class,
+                () -> onDevice(CompressionSpec.wanda(0.5), w, 6, 10));
+        org.junit.jupiter.api.Assertions.assertTrue(wanda.getMessage().contains("norms"), wanda.getMessage());
     }
 }

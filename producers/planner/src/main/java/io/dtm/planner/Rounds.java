@@ -116,8 +116,9 @@ public final class Rounds {
     }
 
     /**
-     * A step's committed entries and schedule, and the schedule's shares of the components' parameters: zeroed by
-     * pruning ({@code overallSparsity}) and in int8. Measurements and the stop are filled in later.
+     * A step's committed entries and schedule, and the schedule's shares of the components' parameters: zeroed
+     * ({@code overallSparsity}, each compression counting the zeros it is meant to leave) and in int8. Measurements and
+     * the stop are filled in later.
      */
     private static ScheduleStep step(SweepRequest sweep, int round, List<ScheduleEntry> committed,
                                      List<ScheduleEntry> schedule) {
@@ -129,10 +130,9 @@ public final class Rounds {
         for (ComponentInfo component : sweep.getComponents()) {
             CompressionSpec spec = applied.get(component.getName());
             params += component.getParams();
-            if (spec != null && spec.kind() == CompressionSpec.Kind.PRUNE) {
-                zeroed += spec.sparsity() * component.getParams();
-            } else if (spec != null) {
-                int8 += component.getParams();
+            if (spec != null) {
+                zeroed += spec.zeroShare() * component.getParams();
+                int8 += spec.isInt8() ? component.getParams() : 0;
             }
         }
         return ScheduleStep.newBuilder()

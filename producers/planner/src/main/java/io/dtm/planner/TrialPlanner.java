@@ -39,7 +39,7 @@ public final class TrialPlanner {
         List<ScheduleEntry> actions = new ArrayList<>();
         for (ComponentInfo component : sweep.getComponents()) {
             CompressionSpec current = applied.get(component.getName());
-            if (sweep.getPruneStep() > 0 && (current == null || current.kind() == CompressionSpec.Kind.PRUNE)) {
+            if (sweep.getPruneStep() > 0 && (current == null || current.isPrune())) {
                 double next = (current == null ? 0.0 : current.sparsity()) + sweep.getPruneStep();
                 if (next <= 1.0 + SPARSITY_SLACK) {
                     actions.add(entry(component.getName(), CompressionSpec.prune(Math.min(next, 1.0))));
