@@ -161,6 +161,15 @@ public final class DivergenceEngine implements AutoCloseable {
         return m.weights().component(requireComponent(component)).getShape().size();
     }
 
+    /**
+     * The global magnitude baseline at overall sparsity {@code target} over {@code components} (dtm-spec "Target
+     * allocation"): one threshold over all of them, as a schedule of per-component {@code prune} steps.
+     */
+    public Map<String, CompressionSpec> globalMagnitudeSchedule(double target, List<String> components) {
+        components.forEach(this::requireComponent);
+        return GlobalMagnitude.schedule(m.weights(), target, components);
+    }
+
     /** Token ids of a prompt, BOS included as the tokenizer's post-processor adds it; never truncated. */
     public int[] encode(String prompt) {
         long[] ids = tokenizer.encode(prompt).getIds();
