@@ -184,6 +184,46 @@ class WorkerHardeningTest {
         return reasons.isEmpty() ? null : reasons.stream().collect(Collectors.joining("; "));
     }
 
+    @Test
+    void aModelWithNanWeightsIsDeadLetteredInsteadOfScoringPerfectly(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+            throws Exception {
+        // a copy of the tiny model with one NaN in layer 0's down_proj: it used to score FDT = N everywhere
+        java.nio.file.Path model = java.nio.file.Files.createDirectories(tmp.resolve("nan-llama"));
+        try (var files = java.nio.file.Files.list(E2e.tinyModel())) {
+            for (java.nio.file.Path f : files.toList()) {
+                java.nio.file.Files.copy(f, model.resolve(f.getFileName()));
+            }
+        }
+        java.nio.file.Path weights = model.resolve("model.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(weights, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer length = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(length, 0);
+            long headerLength = length.flip().getLong();
+            java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate((int) headerLength);
+            ch.read(header, 8);
+            long begin = new ObjectMapper().readTree(header.array())
+                    .path("model.layers.0.mlp.down_proj.weight").path("data_offsets").path(0).asLong();
+            ch.write(java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(Float.NaN).flip(),
+                    8 + headerLength + begin);
+        }
+        try (EmbeddedCluster cluster = EmbeddedCluster.start(null);
+             E2e.RunningWorker worker = new E2e.RunningWorker(cluster, E2e.registry(cluster), "nan-workers", "nan")) {
+            SchemaRegistryClient registry = E2e.registry(cluster);
+            String bootstrap = cluster.bootstrapServers();
+            ComponentTrial template = TrialPlanner.candidates(E2e.sweep("nan-sweep"), 0, List.of()).get(0);
+            send(registry, bootstrap, ComponentTrial.newBuilder(template).setTrialId("nan-model")
+                    .setModel(model.toString()).build());
+            E2e.await("the trial on NaN weights is dead-lettered", E2e.TIMEOUT, () -> !E2e.readAll(bootstrap,
+                    Topics.DEAD_LETTERS.name(), AvroSerdes.deserializer(DeadLetter.class, registry)).isEmpty());
+            String reason = E2e.latestByKey(E2e.readAll(bootstrap, Topics.DEAD_LETTERS.name(),
+                    AvroSerdes.deserializer(DeadLetter.class, registry))).get("nan-model/0").getReason();
+            assertTrue(reason.contains("non-finite"), reason);
+            assertTrue(E2e.readAll(bootstrap, Topics.DIVERGENCES.name()).isEmpty(), "no result was published");
+            assertTrue(worker.alive() && worker.failure.get() == null, "the worker survived: " + worker.failure.get());
+        }
+    }
+
     private static void send(SchemaRegistryClient registry, String bootstrap, ComponentTrial trial) {
         E2e.produceRaw(bootstrap, Topics.TRIALS.name(), Topics.shardKey(trial.getTrialId(), trial.getShard()),
                 E2e.encode(registry, Topics.TRIALS.name(), trial));
