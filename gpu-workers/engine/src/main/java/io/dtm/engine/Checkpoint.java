@@ -23,12 +23,22 @@ import java.util.Map;
  */
 final class Checkpoint implements AutoCloseable {
 
+    /** Floats per chunk by default: 64 MB of staging whatever the model's size. */
+    private static final long STAGING_FLOATS = 16L << 20;
+
     private final Path dir;
+    private final long chunkFloats;
     private final List<SafeTensors> files = new ArrayList<>();
     private final Map<String, SafeTensors> byName = new HashMap<>();
 
     Checkpoint(ModelFiles model) throws IOException {
+        this(model, STAGING_FLOATS);
+    }
+
+    /** With chunks of at most {@code chunkFloats} floats (a whole row, if a row is longer): tests use small ones. */
+    Checkpoint(ModelFiles model, long chunkFloats) throws IOException {
         this.dir = model.dir();
+        this.chunkFloats = chunkFloats;
         try {
             for (Map.Entry<Path, List<String>> shard : model.shards().entrySet()) {
                 SafeTensors st = new SafeTensors(shard.getKey());
@@ -50,11 +60,6 @@ final class Checkpoint implements AutoCloseable {
         return byName.containsKey(name);
     }
 
-    /** Reads {@code name} as float32 into a Java array (small tensors) and checks it has exactly {@code shape}. */
-    float[] read(String name, long... shape) throws IOException {
-        return shard(name, shape).readFloats(name);
-    }
-
     /**
      * Loads {@code name}, checked to have exactly {@code shape}, onto the manager's device in {@code dtype}, a chunk of
      * rows at a time: each chunk is widened to float32 in one reused native buffer and converted on the device, so
@@ -65,7 +70,7 @@ final class Checkpoint implements AutoCloseable {
         SafeTensors st = shard(name, shape);
         long numel = new Shape(shape).size();
         long rowSize = shape.length > 1 ? numel / shape[0] : numel;
-        long rowsPerChunk = Math.max(1, STAGING_FLOATS / rowSize);
+        long rowsPerChunk = Math.max(1, chunkFloats / rowSize);
         long rows = shape.length > 1 ? shape[0] : 1;
         NDList parts = new NDList();
         try {
@@ -91,9 +96,6 @@ final class Checkpoint implements AutoCloseable {
             throw e;
         }
     }
-
-    /** Floats per chunk: 64 MB of staging whatever the model's size. */
-    private static final long STAGING_FLOATS = 16L << 20;
 
     private ByteBuffer staging;
 

@@ -104,19 +104,6 @@ final class SafeTensors implements AutoCloseable {
         return file;
     }
 
-    /** Reads a whole tensor as float32 (small tensors: one Java array). */
-    float[] readFloats(String name) throws IOException {
-        Entry e = entry(name);
-        if (e.numel() > Integer.MAX_VALUE) {
-            throw new IOException("tensor '" + name + "' has " + e.numel() + " elements; more than one Java array holds");
-        }
-        ByteBuffer out = ByteBuffer.allocate(4 * (int) e.numel()).order(ByteOrder.nativeOrder());
-        widen(name, 0, (int) e.numel(), out);
-        float[] values = new float[(int) e.numel()];
-        out.asFloatBuffer().get(values);
-        return values;
-    }
-
     /**
      * Widens {@code count} elements of a tensor, from flat index {@code first}, to float32 in {@code out} (native
      * order, from its position 0): BF16 is the upper half of a float32 and F16 an IEEE half, both exact. Large reads

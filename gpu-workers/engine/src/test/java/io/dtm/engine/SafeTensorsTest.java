@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -117,12 +118,12 @@ class SafeTensorsTest {
             assertArrayEquals(new long[] {2, 3}, st.entries().get("f32").shape());
             assertEquals("BF16", st.entries().get("bf16").dtype());
             assertBits(new float[] {1.5f, -0f, Float.MIN_VALUE, -Float.MAX_VALUE, Float.NEGATIVE_INFINITY, 3.1415927f},
-                    st.readFloats("f32"));
+                    TestData.floats(st, "f32"));
             assertBits(new float[] {1f, -2f, -0f, Float.POSITIVE_INFINITY, Float.intBitsToFloat(0x00010000), 1.5f,
-                    0.2001953125f}, st.readFloats("bf16"));
-            assertBits(HALF_AS_FLOAT, st.readFloats("f16"));
-            assertBits(new float[] {42f}, st.readFloats("scalar"));
-            float[] nans = st.readFloats("nan16");
+                    0.2001953125f}, TestData.floats(st, "bf16"));
+            assertBits(HALF_AS_FLOAT, TestData.floats(st, "f16"));
+            assertBits(new float[] {42f}, TestData.floats(st, "scalar"));
+            float[] nans = TestData.floats(st, "nan16");
             assertTrue(Float.isNaN(nans[0]) && Float.isNaN(nans[1]), "F16 NaN stays NaN");
         }
     }
@@ -157,12 +158,12 @@ class SafeTensorsTest {
         t.put("short_one", new Tensor("F32", new long[] {3}, f32(1f, 2f), new long[] {8, 16}));
         Path file = write(dir.resolve("short.safetensors"), t);
         try (SafeTensors st = new SafeTensors(file)) {
-            assertArrayEquals(new float[] {1f, 2f}, st.readFloats("good"));
-            IOException e = assertThrows(IOException.class, () -> st.readFloats("short_one"));
+            assertArrayEquals(new float[] {1f, 2f}, TestData.floats(st, "good"));
+            IOException e = assertThrows(IOException.class, () -> TestData.floats(st, "short_one"));
             assertTrue(e.getMessage().contains("short_one"), e.getMessage());
             assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
             assertTrue(e.getMessage().contains("12"), "expected byte count in: " + e.getMessage());
-            IOException missing = assertThrows(IOException.class, () -> st.readFloats("absent"));
+            IOException missing = assertThrows(IOException.class, () -> TestData.floats(st, "absent"));
             assertTrue(missing.getMessage().contains("absent"), missing.getMessage());
         }
     }
@@ -173,7 +174,7 @@ class SafeTensorsTest {
         t.put("ints", new Tensor("I8", new long[] {4}, new byte[] {1, 2, 3, 4}));
         Path file = write(dir.resolve("int8.safetensors"), t);
         try (SafeTensors st = new SafeTensors(file)) {
-            IOException e = assertThrows(IOException.class, () -> st.readFloats("ints"));
+            IOException e = assertThrows(IOException.class, () -> TestData.floats(st, "ints"));
             assertTrue(e.getMessage().contains("ints"), e.getMessage());
             assertTrue(e.getMessage().contains("I8"), e.getMessage());
             assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
@@ -263,9 +264,9 @@ class SafeTensorsTest {
         try (Checkpoint c = new Checkpoint(shardedDir(true))) {
             assertTrue(c.has("a.weight") && c.has("b.weight"));
             assertFalse(c.has("c.weight"));
-            assertArrayEquals(new float[] {1f, 2f, 3f, 4f}, c.read("a.weight", 2, 2));
-            assertArrayEquals(new float[] {1f, 2f, -3f}, c.read("b.weight", 3));
-            IOException e = assertThrows(IOException.class, () -> c.read("c.weight", 1));
+            assertArrayEquals(new float[] {1f, 2f, 3f, 4f}, TestData.load(c, "a.weight", 2, 2));
+            assertArrayEquals(new float[] {1f, 2f, -3f}, TestData.load(c, "b.weight", 3));
+            IOException e = assertThrows(IOException.class, () -> TestData.load(c, "c.weight", 1));
             assertTrue(e.getMessage().contains("c.weight"), e.getMessage());
         }
     }
@@ -277,7 +278,7 @@ class SafeTensorsTest {
         ((ObjectNode) index.path("weight_map")).put("c.weight", "model-00001-of-00002.safetensors");
         TestData.JSON.writeValue(d.resolve("model.safetensors.index.json").toFile(), index);
         try (Checkpoint c = new Checkpoint(d)) {
-            IOException e = assertThrows(IOException.class, () -> c.read("c.weight", 2));
+            IOException e = assertThrows(IOException.class, () -> TestData.load(c, "c.weight", 2));
             assertTrue(e.getMessage().contains("c.weight"), e.getMessage());
         }
     }
@@ -304,13 +305,30 @@ class SafeTensorsTest {
         t.put("model.layers.0.mlp.up_proj.weight", new Tensor("F32", new long[] {2, 3}, f32(1, 2, 3, 4, 5, 6)));
         write(d.resolve("model.safetensors"), t);
         try (Checkpoint c = new Checkpoint(d)) {
-            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, c.read("model.layers.0.mlp.up_proj.weight", 2, 3));
-            IOException e = assertThrows(IOException.class, () -> c.read("model.layers.0.mlp.up_proj.weight", 3, 2));
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, TestData.load(c, "model.layers.0.mlp.up_proj.weight", 2, 3));
+            IOException e = assertThrows(IOException.class, () -> TestData.load(c, "model.layers.0.mlp.up_proj.weight", 3, 2));
             assertTrue(e.getMessage().contains("model.layers.0.mlp.up_proj.weight"), e.getMessage());
             assertTrue(e.getMessage().contains("[2, 3]"), "actual shape in: " + e.getMessage());
             assertTrue(e.getMessage().contains("[3, 2]"), "expected shape in: " + e.getMessage());
             // same numel, different rank is also a mismatch
-            assertThrows(IOException.class, () -> c.read("model.layers.0.mlp.up_proj.weight", 6));
+            assertThrows(IOException.class, () -> TestData.load(c, "model.layers.0.mlp.up_proj.weight", 6));
+        }
+    }
+
+    @Test
+    void loadingInSmallChunksGivesTheSameTensorsInEitherDtype() throws IOException {
+        ModelFiles brown = ModelFiles.resolve(TestData.brownDir(), null);
+        try (Checkpoint whole = new Checkpoint(brown);
+             Checkpoint chunked = new Checkpoint(brown, 1000);
+             ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu(), "PyTorch")) {
+            for (String name : List.of("model.embed_tokens.weight", "model.layers.0.mlp.down_proj.weight")) {
+                long[] shape = name.startsWith("model.embed") ? new long[] {4096, 256} : new long[] {256, 704};
+                assertArrayEquals(whole.load(name, m, ai.djl.ndarray.types.DataType.FLOAT32, shape).toFloatArray(),
+                        chunked.load(name, m, ai.djl.ndarray.types.DataType.FLOAT32, shape).toFloatArray(), name);
+                // float16 on the device, from float32 chunks: torch's rounding, chunk by chunk the same
+                assertArrayEquals(whole.load(name, m, ai.djl.ndarray.types.DataType.FLOAT16, shape).toByteArray(),
+                        chunked.load(name, m, ai.djl.ndarray.types.DataType.FLOAT16, shape).toByteArray(), name);
+            }
         }
     }
 }

@@ -105,4 +105,21 @@ public final class TestData {
         }
         return target;
     }
+
+    /** A whole tensor of a safetensors file widened to float32, as the loader widens it. */
+    static float[] floats(SafeTensors st, String name) throws IOException {
+        long n = st.entry(name).numel();
+        java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(Math.toIntExact(4 * n)).order(java.nio.ByteOrder.nativeOrder());
+        st.widen(name, 0, (int) n, out);
+        float[] values = new float[(int) n];
+        out.asFloatBuffer().get(values);
+        return values;
+    }
+
+    /** A tensor as the engine loads it (chunked, onto the CPU, float32), checked against {@code shape}. */
+    static float[] load(Checkpoint checkpoint, String name, long... shape) throws IOException {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu(), "PyTorch")) {
+            return checkpoint.load(name, m, ai.djl.ndarray.types.DataType.FLOAT32, shape).toFloatArray();
+        }
+    }
 }
