@@ -183,8 +183,11 @@ class PipelineEndToEndTest {
                 "one baseline key per shard of the one prompt set");
         for (Map.Entry<String, List<BaseContinuation>> e : byKey.entrySet()) {
             List<BaseContinuation> values = e.getValue();
-            assertTrue(values.stream().distinct().count() == 1,
-                    "every copy of " + e.getKey() + " is identical (" + values.size() + " copies)");
+            // Two workers may both compute a shard before either sees the other's record; the copies must
+            // agree on everything but who computed them.
+            assertEquals(1, values.stream().map(v -> BaseContinuation.newBuilder(v).setWorkerId("").build())
+                            .distinct().count(),
+                    "every copy of " + e.getKey() + " is identical apart from its worker (" + values.size() + " copies)");
             BaseContinuation b = values.get(0);
             int offset = b.getShard() * E2e.SHARD_SIZE;
             assertEquals(E2e.TOKENS, b.getTokens());
