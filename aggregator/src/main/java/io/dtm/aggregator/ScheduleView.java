@@ -27,19 +27,13 @@ public record ScheduleView(String sweepId, int rounds, int currentRound, List<St
     public ScheduleView {
         steps = List.copyOf(steps);
         schedule = List.copyOf(schedule);
-        baselines = baselines == null ? List.of() : List.copyOf(baselines);
+        baselines = baselines == null ? List.of() : List.copyOf(baselines); // a greedy sweep's JSON has no key
     }
 
-    /** A sweep without baselines. */
-    public ScheduleView(String sweepId, int rounds, int currentRound, List<Step> steps, List<Entry> schedule,
-                        boolean finished, String stopReason, String failure) {
-        this(sweepId, rounds, currentRound, steps, schedule, finished, stopReason, failure, List.of());
-    }
-
-    /** A sweep that has not failed. */
+    /** A sweep that has not failed and has no baselines. */
     public ScheduleView(String sweepId, int rounds, int currentRound, List<Step> steps, List<Entry> schedule,
                         boolean finished, String stopReason) {
-        this(sweepId, rounds, currentRound, steps, schedule, finished, stopReason, "");
+        this(sweepId, rounds, currentRound, steps, schedule, finished, stopReason, "", List.of());
     }
 
     public record Entry(String component, String compression) {
