@@ -1,13 +1,17 @@
 package io.dtm.aggregator;
 
+import io.dtm.aggregator.avro.Probe;
 import io.dtm.aggregator.avro.RoundState;
 import io.dtm.aggregator.avro.SweepEvent;
 import io.dtm.aggregator.avro.SweepEventKind;
+import io.dtm.planner.Allocations;
+import io.dtm.planner.CommitRule;
+import io.dtm.planner.PrefixSearch;
 import io.dtm.planner.Ranking;
 import io.dtm.planner.Rounds;
 import io.dtm.planner.SweepRequests;
-import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
+import io.dtm.schemas.avro.BaselineMeasure;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;
 import io.dtm.schemas.avro.DivergenceResult;
@@ -35,14 +39,21 @@ import org.slf4j.LoggerFactory;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 
 /**
  * Second stage: everything of one sweep, in order, on one task. Stores each result shard under its key (a redelivery
  * overwrites), keeps each round's rolling ranking, and when a round's candidates are all complete applies the planner's
- * decision ({@link Rounds}): has the new schedule measured, publishes the schedule step and the next round's trials.
+ * decision ({@link Rounds}, or {@link Allocations} for a target allocation): has the new schedule measured (under
+ * {@code cumulative-floor:X}, prefix after prefix), publishes the schedule step and the next round's trials.
  * All of it happens in the task's exactly-once transaction, so a round is never decided twice nor lost between state
  * and output. What to decide is the planner's; this class only reads and writes the stores and forwards.
+ *
+ * <p>A target allocation's last step also waits for its two baselines, published with round 0 and scored meanwhile;
+ * whichever of them and the last measure completes last publishes it.
  *
  * <p>A result can reach this stage before its sweep: the two come from different input partitions, re-keyed by
  * different tasks, and after downtime those tasks catch up at their own pace. Such a result is parked and replayed when
@@ -156,9 +167,15 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         }
         sweeps.put(sweep.getSweepId(), sweep);
         // Round 0's trials were published with the sweep; planning them again here yields the same ids.
-        rounds.put(Topics.roundKey(sweep.getSweepId(), 0), openRound(TrialPlanner.candidates(sweep, 0, List.of())));
-        log.info("sweep {} started: {} components, {} rounds, commit {}", sweep.getSweepId(),
-                sweep.getComponents().size(), sweep.getRounds(), sweep.getCommitRule());
+        rounds.put(Topics.roundKey(sweep.getSweepId(), 0), openRound(Rounds.first(sweep)));
+        if (Allocations.isTarget(sweep)) {
+            log.info("sweep {} started: target allocation to {} over {} components in {} iterations by {}",
+                    sweep.getSweepId(), sweep.getTargetSparsity(), sweep.getComponents().size(),
+                    sweep.getAllocation().getIterations(), sweep.getAllocation().getMetric());
+        } else {
+            log.info("sweep {} started: {} components, {} rounds, commit {}", sweep.getSweepId(),
+                    sweep.getComponents().size(), sweep.getRounds(), sweep.getCommitRule());
+        }
         replayParked(record, sweep.getSweepId());
     }
 
@@ -210,6 +227,14 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
             park(result.getSweepId() + "/" + Topics.shardKey(result.getTrialId(), result.getShard()), event);
             return;
         }
+        if (result.getKind() == TrialKind.BASELINE) {
+            ResultChecks.checkBaseline(result, sweep, shardsOf(result.getTrialId()));
+            shards.put(Topics.shardKey(result.getTrialId(), result.getShard()), result);
+            if (TrialProgress.of(shardsOf(result.getTrialId())).orElseThrow().complete()) {
+                onBaselineMeasured(record, sweep);
+            }
+            return;
+        }
         String roundKey = Topics.roundKey(result.getSweepId(), result.getRound());
         RoundState round = rounds.get(roundKey);
         if (round == null) {
@@ -240,25 +265,34 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
             park(trial.getSweepId() + "/" + Topics.shardKey(trial.getTrialId(), trial.getShard()) + "/failed", event);
             return;
         }
-        String roundKey = Topics.roundKey(sweep.getSweepId(), trial.getRound());
+        // a baseline belongs to no round: the sweep waits for it until its last step is out, in its latest round
+        int roundNo = trial.getKind() == TrialKind.BASELINE ? SweepQueryService.latestRound(rounds, sweep.getSweepId())
+                : trial.getRound();
+        String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
         RoundState round = rounds.get(roundKey);
-        boolean awaited = round != null && (trial.getKind() == TrialKind.CANDIDATE
-                ? !round.getDecided() && round.getCandidates().contains(trial.getTrialId())
-                : trial.getTrialId().equals(round.getMeasureTrialId()) && pendingSteps.get(roundKey) != null);
+        boolean awaited = round != null && switch (trial.getKind()) {
+            case CANDIDATE -> !round.getDecided() && round.getCandidates().contains(trial.getTrialId());
+            case SCHEDULE -> trial.getTrialId().equals(round.getMeasureTrialId()) && pendingSteps.get(roundKey) != null;
+            case BASELINE -> steps.get(roundKey) == null;
+        };
         if (!awaited) {
             log.info("sweep {}: trial {} was dead-lettered, but round {} does not wait for it", sweep.getSweepId(),
                     trial.getTrialId(), trial.getRound());
             return;
         }
-        String failure = "trial " + trial.getTrialId() + " shard " + trial.getShard() + " ("
-                + (trial.getKind() == TrialKind.CANDIDATE ? trial.getComponent() + " " + trial.getCompression()
-                : "schedule measure") + ") of round " + trial.getRound() + " was dead-lettered by "
+        String what = switch (trial.getKind()) {
+            case CANDIDATE -> trial.getComponent() + " " + trial.getCompression();
+            case SCHEDULE -> "schedule measure";
+            case BASELINE -> trial.getComponent() + " baseline";
+        };
+        String failure = "trial " + trial.getTrialId() + " shard " + trial.getShard() + " (" + what + ") of round "
+                + trial.getRound() + " was dead-lettered by "
                 + (letter.getService().isEmpty() ? "a worker" : letter.getService()) + ": " + letter.getReason();
         log.warn("sweep {} failed: {}", sweep.getSweepId(), failure);
         round.setDecided(true);
         rounds.put(roundKey, round);
         pendingSteps.delete(roundKey);
-        ScheduleStep stop = Rounds.failed(sweep, trial.getRound(), stepBefore(sweep, trial.getRound()), failure);
+        ScheduleStep stop = Rounds.failed(sweep, roundNo, stepBefore(sweep, roundNo), failure);
         steps.put(roundKey, stop);
         context.forward(record.withKey(roundKey).withValue(stop));
     }
@@ -320,7 +354,9 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
     private List<Record<String, SpecificRecord>> decide(Record<String, SweepEvent> record, SweepRequest sweep, int roundNo,
                                                         RoundState round, List<RankingEntry> ranking) {
         String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
-        Rounds.Decision decision = Rounds.decide(sweep, roundNo, stepBefore(sweep, roundNo), ranking);
+        Rounds.Decision decision = Allocations.isTarget(sweep)
+                ? Allocations.decide(sweep, roundNo, stepBefore(sweep, roundNo), fdtsOf(round.getCandidates()))
+                : Rounds.decide(sweep, roundNo, stepBefore(sweep, roundNo), ranking);
         round.setDecided(true);
         log.info("sweep {} round {} decided: committing {}", sweep.getSweepId(), roundNo,
                 decision.step().getCommitted().stream().map(e -> e.getComponent() + "=" + e.getCompression()).toList());
@@ -335,7 +371,11 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         return trialRecords(record, decision.measure());
     }
 
-    /** The round's schedule is measured: publish its step once, then the next round's trials unless the sweep is done. */
+    /**
+     * The round's schedule is measured: publish its step once, then the next round's trials unless the sweep is done.
+     * Under {@code cumulative-floor:X} the measure was a prefix of the ranking, which may call for another one first;
+     * a target allocation's last step waits for its baselines.
+     */
     private void onScheduleMeasured(Record<String, SweepEvent> record, SweepRequest sweep, int roundNo,
                                     TrialProgress measured) {
         String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
@@ -343,7 +383,40 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         if (decided == null) {
             return; // a redelivered shard of a measure whose step is already published
         }
-        Rounds.Measured next = Rounds.measured(sweep, decided, measured.summary());
+        Rounds.Measured next;
+        if (Allocations.isTarget(sweep)) {
+            next = Allocations.measured(sweep, decided, measured.summary(), measured.fdt(), measured.text());
+            if (next.step().getLast()) {
+                Optional<List<BaselineMeasure>> baselines = baselinesOf(sweep);
+                if (baselines.isEmpty()) {
+                    log.info("sweep {} round {} measured; its last step waits for the baselines", sweep.getSweepId(),
+                            roundNo);
+                    return;
+                }
+                next = new Rounds.Measured(Allocations.withBaselines(next.step(), baselines.get()), List.of());
+            }
+        } else if (CommitRule.parse(sweep.getCommitRule()).cumulative()) {
+            RoundState round = rounds.get(roundKey);
+            round.getProbes().add(new Probe(decided.getCommitted().size(), measured.summary().fdtm(),
+                    measured.summary().sdtm()));
+            Rounds.Outcome outcome = Rounds.probed(sweep, roundNo, stepBefore(sweep, roundNo),
+                    rankings.get(roundKey).getEntries(), round.getProbes().stream()
+                            .map(p -> new PrefixSearch.Probe(p.getLength(), p.getFdtm(), p.getSdtm())).toList());
+            if (outcome instanceof Rounds.Decision probe) {
+                log.info("sweep {} round {}: the first {} of the ranking scored FDTM {}; measuring the first {}",
+                        sweep.getSweepId(), roundNo, decided.getCommitted().size(), measured.summary().fdtm(),
+                        probe.step().getCommitted().size());
+                round.setMeasureTrialId(probe.measure().get(0).getTrialId());
+                rounds.put(roundKey, round);
+                pendingSteps.put(roundKey, probe.step());
+                trialRecords(record, probe.measure()).forEach(context::forward);
+                return;
+            }
+            rounds.put(roundKey, round);
+            next = (Rounds.Measured) outcome;
+        } else {
+            next = Rounds.measured(sweep, decided, measured.summary());
+        }
         ScheduleStep step = next.step();
         pendingSteps.delete(roundKey);
         steps.put(roundKey, step);
@@ -354,6 +427,44 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
             rounds.put(Topics.roundKey(sweep.getSweepId(), roundNo + 1), openRound(next.nextRound()));
             trialRecords(record, next.nextRound()).forEach(context::forward);
         }
+    }
+
+    /**
+     * A target allocation's baseline is complete: if the last iteration is measured and waits only for the baselines,
+     * its step goes out now.
+     */
+    private void onBaselineMeasured(Record<String, SweepEvent> record, SweepRequest sweep) {
+        int latest = SweepQueryService.latestRound(rounds, sweep.getSweepId());
+        RoundState round = rounds.get(Topics.roundKey(sweep.getSweepId(), latest));
+        if (round == null || round.getMeasureTrialId() == null) {
+            return;
+        }
+        TrialProgress.of(shardsOf(round.getMeasureTrialId())).filter(TrialProgress::complete)
+                .ifPresent(measured -> onScheduleMeasured(record, sweep, latest, measured));
+    }
+
+    /** Both baselines, measured; empty while a shard of either is missing. */
+    private Optional<List<BaselineMeasure>> baselinesOf(SweepRequest sweep) {
+        List<BaselineMeasure> measured = new ArrayList<>();
+        for (String name : Allocations.BASELINES) {
+            Optional<TrialProgress> progress = TrialProgress.of(shardsOf(Allocations.baselineTrialId(sweep, name)))
+                    .filter(TrialProgress::complete);
+            if (progress.isEmpty()) {
+                return Optional.empty();
+            }
+            TrialProgress p = progress.get();
+            measured.add(Allocations.baseline(sweep, name, p.schedule(), p.summary(), p.fdt(), p.text()));
+        }
+        return Optional.of(measured);
+    }
+
+    /** The per-prompt FDTs of each of the trials, all shards in prompt order (each must be complete). */
+    private Map<String, int[]> fdtsOf(List<String> trialIds) {
+        Map<String, int[]> fdts = new HashMap<>();
+        for (String id : trialIds) {
+            fdts.put(id, TrialProgress.of(shardsOf(id)).orElseThrow().fdt());
+        }
+        return fdts;
     }
 
     /** The step the previous round ended with; null in round 0, or while that step is not published. */
@@ -369,8 +480,10 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         return found;
     }
 
+    /** A round whose candidates are the {@code CANDIDATE} trials of {@code trials}. */
     private static RoundState openRound(List<ComponentTrial> trials) {
-        return new RoundState(trials.stream().map(ComponentTrial::getTrialId).distinct().toList(), false, null);
+        return new RoundState(trials.stream().filter(t -> t.getKind() == TrialKind.CANDIDATE)
+                .map(ComponentTrial::getTrialId).distinct().toList(), false, null, new ArrayList<>());
     }
 
     private static List<Record<String, SpecificRecord>> trialRecords(Record<String, SweepEvent> cause,

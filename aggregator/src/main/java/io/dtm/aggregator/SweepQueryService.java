@@ -2,6 +2,7 @@ package io.dtm.aggregator;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dtm.aggregator.avro.RoundState;
+import io.dtm.planner.Allocations;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.RankingUpdate;
 import io.dtm.schemas.avro.ScheduleStep;
@@ -173,12 +174,14 @@ public final class SweepQueryService {
         List<ScheduleStep> steps = bySweep(stores.<ScheduleStep>store(AggregatorTopology.STEP_STORE), sweepId).stream()
                 .sorted(Comparator.comparingInt(ScheduleStep::getRound)).toList();
         ScheduleStep last = steps.isEmpty() ? null : steps.get(steps.size() - 1);
-        return Optional.of(new ScheduleView(sweepId, sweep.getRounds(),
+        return Optional.of(new ScheduleView(sweepId,
+                Allocations.isTarget(sweep) ? sweep.getAllocation().getIterations() : sweep.getRounds(),
                 latestRound(stores.<RoundState>store(AggregatorTopology.ROUND_STORE), sweepId),
                 steps.stream().map(ScheduleView.Step::of).toList(),
                 last == null ? List.of() : ScheduleView.Entry.of(last.getSchedule()),
                 last != null && last.getLast(), last == null ? "" : last.getStopReason(),
-                last == null ? "" : last.getFailure()));
+                last == null ? "" : last.getFailure(),
+                last == null ? List.of() : last.getBaselines().stream().map(ScheduleView.Baseline::of).toList()));
     }
 
     private <T> Optional<T> remote(HostInfo owner, String path, Class<T> type) {
@@ -209,7 +212,8 @@ public final class SweepQueryService {
         }
     }
 
-    private static int latestRound(ReadOnlyKeyValueStore<String, RoundState> rounds, String sweepId) {
+    /** The highest round the sweep has started (0 before any). */
+    static int latestRound(ReadOnlyKeyValueStore<String, RoundState> rounds, String sweepId) {
         int latest = 0;
         try (KeyValueIterator<String, RoundState> it = rounds.prefixScan(sweepId + "/", new StringSerializer())) {
             while (it.hasNext()) {

@@ -4,13 +4,21 @@ import io.dtm.planner.Ranking;
 import io.dtm.schemas.DivergenceSummary;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.RankingEntry;
+import io.dtm.schemas.avro.ScheduleEntry;
+import io.dtm.schemas.avro.TextSums;
 
 import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
-/** What the shards of one trial that are in so far add up to: their prompts, in prompt order, summarised. */
-record TrialProgress(String component, String compression, DivergenceSummary summary, boolean complete) {
+/**
+ * What the shards of one trial that are in so far add up to: their prompts' FDTs in prompt order (a quantile of them
+ * needs every prompt), summarised; the text metrics of the shard that carried the text; the schedule a baseline shard
+ * scored (every shard of a trial scores the same one, {@link ResultChecks} sees to it).
+ */
+record TrialProgress(String component, String compression, int[] fdt, DivergenceSummary summary, TextSums text,
+                     List<ScheduleEntry> schedule, boolean complete) {
 
     /** Empty when no shard is in; the shards must be validated (one trial, consistent shard layout). */
     static Optional<TrialProgress> of(List<DivergenceResult> shards) {
@@ -22,8 +30,10 @@ record TrialProgress(String component, String compression, DivergenceSummary sum
         int[] fdt = ordered.stream().flatMap(s -> s.getFdt().stream()).mapToInt(Integer::intValue).toArray();
         double[] sdt = ordered.stream().flatMap(s -> s.getSdt().stream()).mapToDouble(Double::doubleValue).toArray();
         DivergenceResult first = ordered.get(0);
-        return Optional.of(new TrialProgress(first.getComponent(), first.getCompression(),
-                DivergenceSummary.of(fdt, sdt, first.getTokens()), ordered.size() == first.getShardCount()));
+        TextSums text = ordered.stream().map(DivergenceResult::getText).filter(Objects::nonNull).findFirst().orElse(null);
+        return Optional.of(new TrialProgress(first.getComponent(), first.getCompression(), fdt,
+                DivergenceSummary.of(fdt, sdt, first.getTokens()), text, first.getSchedule(),
+                ordered.size() == first.getShardCount()));
     }
 
     RankingEntry rankingEntry() {

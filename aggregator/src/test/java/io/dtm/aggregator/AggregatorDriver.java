@@ -21,6 +21,7 @@ import org.apache.kafka.streams.TopologyTestDriver;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -134,6 +135,14 @@ final class AggregatorDriver implements AutoCloseable {
         for (ComponentTrial shard : shards) {
             report(shard, IntStream.range(0, shard.getPrompts().size()).map(i -> fdt).toArray());
         }
+    }
+
+    /** The dead letter a worker writes for a trial shard it could not score. */
+    DeadLetter workerLetter(ComponentTrial trial, String reason) {
+        byte[] payload = AvroSerdes.serializer(ComponentTrial.class, registry).serialize(Topics.TRIALS.name(), trial);
+        return DeadLetter.newBuilder().setSourceTopic(Topics.TRIALS.name()).setPartition(0).setOffset(42)
+                .setKey(Topics.shardKey(trial.getTrialId(), trial.getShard())).setPayload(ByteBuffer.wrap(payload))
+                .setReason(reason).setService("gpu-worker").setFailedAtMs(1).build();
     }
 
     @Override

@@ -10,13 +10,11 @@ import io.dtm.schemas.avro.RankingUpdate;
 import io.dtm.schemas.avro.ScheduleStep;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.avro.TrialKind;
-import io.dtm.schemas.serde.AvroSerdes;
 import org.apache.kafka.streams.state.HostInfo;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpClient;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Optional;
@@ -85,7 +83,7 @@ class AggregatorHardeningTest {
         agg.report(shards(round0, "b").get(0), 4, 4);
         agg.rankings.readValuesToList();
 
-        agg.deadLetterInput.pipeInput(Topics.shardKey(bad.getTrialId(), bad.getShard()), workerLetter(bad,
+        agg.deadLetterInput.pipeInput(Topics.shardKey(bad.getTrialId(), bad.getShard()), agg.workerLetter(bad,
                 "IllegalArgumentException: unknown component 'b' for model tiny"));
 
         ScheduleStep failed = agg.steps.readValue();
@@ -122,7 +120,7 @@ class AggregatorHardeningTest {
         List<ComponentTrial> measure = agg.trials.readValuesToList();
 
         // a redelivered candidate of the decided round fails at a worker: the round no longer waits for it
-        agg.deadLetterInput.pipeInput("late", workerLetter(round0.get(0), "transient trouble"));
+        agg.deadLetterInput.pipeInput("late", agg.workerLetter(round0.get(0), "transient trouble"));
         // the aggregator's own dead letter of a result, and bytes that are no dead letter at all
         agg.deadLetterInput.pipeInput("own", DeadLetter.newBuilder().setSourceTopic(Topics.DIVERGENCES.name())
                 .setReason("fdt out of range").setService("aggregator").build());
@@ -140,19 +138,12 @@ class AggregatorHardeningTest {
     void aDeadLetterArrivingBeforeItsSweepFailsItWhenItArrives() {
         SweepRequest sweep = sweep().build();
         ComponentTrial bad = TrialPlanner.candidates(sweep, 0, List.of()).get(0);
-        agg.deadLetterInput.pipeInput("early", workerLetter(bad, "cannot load model 'tiny'"));
+        agg.deadLetterInput.pipeInput("early", agg.workerLetter(bad, "cannot load model 'tiny'"));
         assertTrue(agg.steps.isEmpty());
 
         agg.start(sweep);
         ScheduleStep failed = agg.steps.readValue();
         assertEquals(StopReason.FAILED.code(), failed.getStopReason());
         assertTrue(failed.getFailure().endsWith("cannot load model 'tiny'"), failed.getFailure());
-    }
-
-    private DeadLetter workerLetter(ComponentTrial trial, String reason) {
-        byte[] payload = AvroSerdes.serializer(ComponentTrial.class, agg.registry).serialize(Topics.TRIALS.name(), trial);
-        return DeadLetter.newBuilder().setSourceTopic(Topics.TRIALS.name()).setPartition(0).setOffset(42)
-                .setKey(Topics.shardKey(trial.getTrialId(), trial.getShard())).setPayload(ByteBuffer.wrap(payload))
-                .setReason(reason).setService("gpu-worker").setFailedAtMs(1).build();
     }
 }

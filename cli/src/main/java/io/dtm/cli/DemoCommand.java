@@ -2,6 +2,7 @@ package io.dtm.cli;
 
 import io.dtm.aggregator.RankingView;
 import io.dtm.aggregator.ScheduleView;
+import io.dtm.local.AllocationReport;
 import io.dtm.local.DemoReport;
 import io.dtm.local.EngineComparison;
 import io.dtm.local.LocalPipeline;
@@ -53,31 +54,53 @@ final class DemoCommand implements Callable<Integer>, JvmSetup {
     @Override
     public Integer call() throws Exception {
         long start = System.nanoTime();
-        SweepRequest request = sweep.request();
-        System.out.printf("dtm demo: %s, %d components, %d prompts x %d tokens, %d round(s), commit %s, %d workers%n",
-                sweep.modelDir().getFileName(), request.getComponents().size(), request.getPrompts().size(),
-                request.getTokens(), request.getRounds(), request.getCommitRule(), workers);
+        SweepRequest request = sweep.request(Prompts.demoText());
+        boolean target = request.getAllocation() != null;
+        if (target && compareEngine) {
+            throw new IllegalArgumentException("--compare-engine compares a greedy sweep's rankings; a target"
+                    + " allocation (--iterations) has its own baselines");
+        }
+        if (target) {
+            System.out.printf(Locale.ROOT, "dtm demo: %s, %d components, %d prompts x %d tokens, target sparsity %s in"
+                            + " %d iteration(s) by %s, %d text documents, %d workers%n", sweep.modelDir().getFileName(),
+                    request.getComponents().size(), request.getPrompts().size(), request.getTokens(),
+                    request.getTargetSparsity(), request.getAllocation().getIterations(),
+                    request.getAllocation().getMetric(), request.getAllocation().getText().size(), workers);
+        } else {
+            System.out.printf("dtm demo: %s, %d components, %d prompts x %d tokens, %d round(s), commit %s, %d workers%n",
+                    sweep.modelDir().getFileName(), request.getComponents().size(), request.getPrompts().size(),
+                    request.getTokens(), request.getRounds(), request.getCommitRule(), workers);
+        }
         try (LocalPipeline pipeline = LocalPipeline.start(workers, sweep.modelDir().toAbsolutePath().getParent(),
                 engine.options())) {
             System.out.println("broker " + pipeline.bootstrapServers() + ", registry " + pipeline.registryUrl());
             System.out.println("aggregator queries at " + pipeline.rankingUrl(request.getSweepId()));
             SweepPublisher.Summary published = pipeline.publish(request);
-            System.out.printf("sweep %s: %d trials in %d shards for round 0%n", published.sweepId(),
-                    published.trials(), published.shards());
+            System.out.printf("sweep %s: %d trials in %d shards for %s%n", published.sweepId(),
+                    published.trials(), published.shards(), target ? "iteration 1 and the 2 baselines" : "round 0");
             ScheduleView schedule = pipeline.follow(request.getSweepId(), Duration.ofMinutes(timeoutMinutes),
-                    DemoReport.progress(System.out));
+                    target ? DemoReport.progress(System.out, round -> "iteration " + (round + 1))
+                            : DemoReport.progress(System.out));
             pipeline.stopWorkers();
             Map<Integer, RankingView> rankings = pipeline.rankings(request.getSweepId(), schedule.currentRound());
             double wall = (System.nanoTime() - start) / 1e9;
             Duration scoring = pipeline.workerTime(request.getSweepId());
-            DemoReport.print(System.out, rankings, schedule);
+            if (target) {
+                AllocationReport.print(System.out, request, schedule);
+            } else {
+                DemoReport.print(System.out, rankings, schedule);
+            }
             System.out.printf(Locale.ROOT, "demo wall time %.1f s; workers' own scoring time %.1f s (sum over trial shards)%n",
                     wall, scoring.toMillis() / 1000.0);
             if (compareEngine) {
                 EngineComparison.run(sweep.modelDir(), request, rankings, schedule, engine.options(), wall);
             }
             if (out != null) {
-                DemoReport.writeJson(out, request, rankings, schedule);
+                if (target) {
+                    AllocationReport.writeJson(out, request, schedule);
+                } else {
+                    DemoReport.writeJson(out, request, rankings, schedule);
+                }
                 System.out.println("wrote " + out);
             }
         }

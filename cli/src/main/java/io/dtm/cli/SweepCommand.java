@@ -23,8 +23,14 @@ final class SweepCommand {
             SweepRequest request = sweep.request();
             SweepPublisher.Summary summary = new SweepPublisher(connection.clientProps(), connection.registry())
                     .publish(request);
-            System.out.printf("sweep %s: %d trials in %d shards published for round 0 of %d%n",
-                    summary.sweepId(), summary.trials(), summary.shards(), request.getRounds());
+            if (request.getAllocation() == null) {
+                System.out.printf("sweep %s: %d trials in %d shards published for round 0 of %d%n",
+                        summary.sweepId(), summary.trials(), summary.shards(), request.getRounds());
+            } else {
+                System.out.printf("sweep %s: %d trials in %d shards published for iteration 1 of %d and the 2"
+                                + " baselines%n", summary.sweepId(), summary.trials(), summary.shards(),
+                        request.getAllocation().getIterations());
+            }
             return 0;
         }
     }

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** What a sweep measures and how it steps and commits; shared by {@code sweep start} and {@code demo}. */
@@ -41,13 +42,14 @@ final class SweepOptions {
     int rounds;
 
     @Option(names = "--commit", defaultValue = "1",
-            description = "What a round commits: K | top:K | fraction:F | floor:X; 0 only ranks (default: ${DEFAULT-VALUE}).")
+            description = "What a round commits: K | top:K | fraction:F | floor:X | cumulative-floor:X; 0 only ranks (default: ${DEFAULT-VALUE}).")
     String commit;
 
     @Option(names = "--floor", defaultValue = "0", description = "Never commit a candidate at or below this FDTM (default: ${DEFAULT-VALUE}).")
     double floor;
 
-    @Option(names = "--target-sparsity", defaultValue = "1.0", description = "Stop at this overall sparsity (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--target-sparsity", defaultValue = "1.0",
+            description = "Stop at this overall sparsity (default: ${DEFAULT-VALUE}); with --iterations, the target to allocate.")
     double targetSparsity;
 
     @Option(names = "--shard-size", defaultValue = "32", description = "Prompts per trial shard (default: ${DEFAULT-VALUE}).")
@@ -55,6 +57,9 @@ final class SweepOptions {
 
     @Option(names = "--sweep-id", description = "Sweep id (default: derived from the time).")
     String sweepId;
+
+    @Mixin
+    AllocationOptions allocation;
 
     Path modelDir() {
         return model != null ? model : Launcher.home().resolve("models/brown-llama-8m");
@@ -74,6 +79,11 @@ final class SweepOptions {
 
     /** Builds and validates the sweep: components come from the model's config.json, matched by the regex. */
     SweepRequest request() throws IOException {
+        return request(List.of());
+    }
+
+    /** {@link #request()}, a target allocation without {@code --text} measuring {@code defaultText}. */
+    SweepRequest request(List<String> defaultText) throws IOException {
         Path dir = modelDir().toAbsolutePath().normalize();
         LlamaConfig config = LlamaConfig.read(dir);
         if (tokens >= config.maxPositionEmbeddings()) {
@@ -95,6 +105,7 @@ final class SweepOptions {
                 .setPruneStep(pruneStep).setInt8(int8).setRounds(rounds).setCommitRule(commit).setFdtmFloor(floor)
                 .setTargetSparsity(targetSparsity).setShardSize(shardSize).setCreatedAtMs(System.currentTimeMillis())
                 .build();
+        sweep.setAllocation(allocation.request(defaultText));
         SweepRequests.validate(sweep);
         return sweep;
     }

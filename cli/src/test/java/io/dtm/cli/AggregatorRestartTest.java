@@ -65,7 +65,8 @@ class AggregatorRestartTest {
             var serializer = AvroSerdes.serializer(DivergenceResult.class, registry);
 
             // 1. the first aggregator sees part of round 0: trials 0 and 1 complete, trial 2 with one shard of two
-            try (AggregatorApp first = E2e.startAggregator(config(cluster, registry, temp.resolve("state-1")))) {
+            try (AggregatorApp first = E2e.startAggregator(config(cluster, registry, APPLICATION_ID,
+                    temp.resolve("state-1")))) {
                 for (ComponentTrial shard : round0.subList(0, 5)) {
                     E2e.produceRaw(bootstrap, Topics.DIVERGENCES.name(), Topics.shardKey(shard.getTrialId(), shard.getShard()),
                             serializer.serialize(Topics.DIVERGENCES.name(), reference.result(shard, "early")));
@@ -87,7 +88,8 @@ class AggregatorRestartTest {
             // 3. a new instance with a fresh state directory, and a real worker for the trials it plans
             try (E2e.RunningWorker worker = new E2e.RunningWorker(cluster, registry, WORKER_GROUP, "W")) {
                 long restart = System.nanoTime();
-                try (AggregatorApp second = E2e.startAggregator(config(cluster, registry, temp.resolve("state-2")))) {
+                try (AggregatorApp second = E2e.startAggregator(config(cluster, registry, APPLICATION_ID,
+                        temp.resolve("state-2")))) {
                     ScheduleView resumed = E2e.awaitFinished(second, sweep.getSweepId(), Duration.ofSeconds(120));
                     System.out.printf("restart: the new aggregator finished the sweep %.1f s after it started%n",
                             (System.nanoTime() - restart) / 1e9);
@@ -148,16 +150,17 @@ class AggregatorRestartTest {
      * Kafka Streams does not leave the group on close, so the new member waits for the old one's session to expire:
      * a 6 s session (the broker's minimum) instead of the 45 s default keeps that short.
      */
-    private static AggregatorApp.Config config(EmbeddedCluster cluster, SchemaRegistryClient registry, Path stateDir) {
+    static AggregatorApp.Config config(EmbeddedCluster cluster, SchemaRegistryClient registry, String applicationId,
+                                       Path stateDir) {
         return AggregatorApp.Config.builder(cluster.bootstrapServers(), registry)
-                .applicationId(APPLICATION_ID).stateDir(stateDir).commitIntervalMs(100)
+                .applicationId(applicationId).stateDir(stateDir).commitIntervalMs(100)
                 .clientProps(Map.of(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 6000,
                         ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1000))
                 .httpBindHost("127.0.0.1").httpAdvertisedHost("127.0.0.1").httpPort(0).build();
     }
 
     /** Commits {@code group}'s offsets at the end of the trial queue, so its workers start after what is there. */
-    private static void skipPublishedTrials(Map<String, Object> props, String group) throws Exception {
+    static void skipPublishedTrials(Map<String, Object> props, String group) throws Exception {
         try (Admin admin = Admin.create(props)) {
             Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
             for (int p = 0; p < EmbeddedCluster.PARTITIONS; p++) {

@@ -9,12 +9,16 @@ import io.dtm.engine.DivergenceEngine;
 import io.dtm.engine.EngineOptions;
 import io.dtm.engine.LlamaConfig;
 import io.dtm.engine.PromptSet;
+import io.dtm.engine.TextSet;
 import io.dtm.engine.Trial;
 import io.dtm.engine.TrialScore;
 import io.dtm.local.EmbeddedCluster;
+import io.dtm.planner.Allocations;
 import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.CompressionSpec;
 import io.dtm.schemas.DivergenceSummary;
+import io.dtm.schemas.TextScore;
+import io.dtm.schemas.avro.AllocationRequest;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DivergenceResult;
@@ -23,6 +27,8 @@ import io.dtm.schemas.avro.RankingUpdate;
 import io.dtm.schemas.avro.ScheduleEntry;
 import io.dtm.schemas.avro.ScheduleStep;
 import io.dtm.schemas.avro.SweepRequest;
+import io.dtm.schemas.avro.TextSums;
+import io.dtm.schemas.avro.TrialKind;
 import io.dtm.schemas.registry.SchemaRegistryClient;
 import io.dtm.schemas.serde.AvroSerdes;
 import io.dtm.worker.TrialWorker;
@@ -108,16 +114,21 @@ final class E2e {
      * prompts of a batch have different token lengths and padding is exercised.
      */
     static List<String> prompts(int count) {
+        List<String> lines = paragraphs(count);
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            String[] words = lines.get(i).split("\\s+");
+            int n = Math.min(words.length, 6 + 2 * (i % 4));
+            prompts.add(String.join(" ", Arrays.copyOf(words, n)));
+        }
+        return prompts;
+    }
+
+    /** The first {@code count} held-out paragraphs. */
+    static List<String> paragraphs(int count) {
         try {
-            List<String> lines = Files.readAllLines(shared().resolve("data/heldout-paragraphs.txt"), StandardCharsets.UTF_8)
-                    .stream().map(String::strip).filter(l -> !l.isEmpty()).toList();
-            List<String> prompts = new ArrayList<>();
-            for (int i = 0; i < count; i++) {
-                String[] words = lines.get(i).split("\\s+");
-                int n = Math.min(words.length, 6 + 2 * (i % 4));
-                prompts.add(String.join(" ", Arrays.copyOf(words, n)));
-            }
-            return prompts;
+            return Files.readAllLines(shared().resolve("data/heldout-paragraphs.txt"), StandardCharsets.UTF_8).stream()
+                    .map(String::strip).filter(l -> !l.isEmpty()).limit(count).toList();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -142,6 +153,15 @@ final class E2e {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * The tests' target allocation: the sweep's 6 components to overall sparsity 0.5 in {@code iterations}, by FDTM,
+     * with the first 4 held-out paragraphs as the text in windows of 32 tokens.
+     */
+    static SweepRequest targetSweep(String sweepId, int iterations) {
+        return SweepRequest.newBuilder(sweep(sweepId, prompts(PROMPTS), 1)).setTargetSparsity(0.5)
+                .setAllocation(new AllocationRequest(iterations, "fdtm", new ArrayList<>(paragraphs(4)), 32)).build();
     }
 
     /** The same definition under another id (createdAtMs included), for an uninterrupted reference run. */
@@ -314,8 +334,7 @@ final class E2e {
     }
 
     static ScheduleView.Step view(ScheduleStep s) {
-        return new ScheduleView.Step(s.getRound(), entries(s.getCommitted()), entries(s.getSchedule()), s.getFdtm(),
-                s.getSdtm(), s.getOverallSparsity(), s.getInt8Share(), s.getLast(), s.getStopReason());
+        return ScheduleView.Step.of(s);
     }
 
     static List<ScheduleView.Entry> entries(List<ScheduleEntry> entries) {
@@ -400,10 +419,7 @@ final class E2e {
 
         /** The summary of {@code schedule} plus (when not null) the candidate {@code component -> compression}. */
         DivergenceSummary score(List<ScheduleView.Entry> schedule, String component, String compression) {
-            Trial trial = Trial.none();
-            for (ScheduleView.Entry e : schedule) {
-                trial = trial.plus(e.component(), CompressionSpec.parse(e.compression()));
-            }
+            Trial trial = of(schedule);
             if (component != null) {
                 trial = trial.plus(component, CompressionSpec.parse(compression));
             }
@@ -415,12 +431,12 @@ final class E2e {
         }
 
         /**
-         * The result a worker writes for a round-0 candidate {@code shard}: the engine's per-prompt numbers for the
-         * shard's prompts, sliced from the whole prompt set.
+         * The result a worker writes for {@code shard}: the engine's per-prompt numbers for the shard's prompts, sliced
+         * from the whole prompt set, and the text metrics and baseline schedule where the trial asks for them.
          */
         DivergenceResult result(ComponentTrial shard, String workerId) {
-            TrialScore score = engine.score(set, Trial.of(shard.getComponent(),
-                    CompressionSpec.parse(shard.getCompression())));
+            Trial trial = trial(shard);
+            TrialScore score = engine.score(set, trial);
             int from = shard.getPromptOffset();
             int to = from + shard.getPrompts().size();
             return DivergenceResult.newBuilder()
@@ -431,7 +447,50 @@ final class E2e {
                     .setPromptOffset(shard.getPromptOffset())
                     .setFdt(Arrays.stream(score.fdt(), from, to).boxed().toList())
                     .setSdt(Arrays.stream(score.sdt(), from, to).boxed().toList())
-                    .setWorkerId(workerId).setElapsedMs(1).build();
+                    .setWorkerId(workerId).setElapsedMs(1)
+                    .setText(shard.getText().isEmpty() ? null : text(trial, shard.getText(), shard.getTextWindow()))
+                    .setSchedule(shard.getKind() == TrialKind.BASELINE ? scheduleOf(trial) : List.of())
+                    .build();
+        }
+
+        /**
+         * The model a trial scores: its schedule plus a candidate's action; the global baseline is the engine's one
+         * magnitude threshold over the schedule's components (in the model's order) at the schedule's sparsity, which
+         * the tests' baselines name uniformly.
+         */
+        Trial trial(ComponentTrial t) {
+            Trial trial = of(E2e.entries(t.getSchedule()));
+            if (t.getKind() == TrialKind.CANDIDATE) {
+                return trial.plus(t.getComponent(), CompressionSpec.parse(t.getCompression()));
+            }
+            if (t.getKind() == TrialKind.BASELINE && t.getComponent().equals(Allocations.GLOBAL)) {
+                double sparsity = CompressionSpec.parse(t.getSchedule().get(0).getCompression()).sparsity();
+                return new Trial(engine.globalMagnitudeSchedule(sparsity, engine.config().componentNames().stream()
+                        .filter(trial.changes()::containsKey).toList()));
+            }
+            return trial;
+        }
+
+        /** The text metrics of {@code trial} on {@code lines}, as one worker computes them. */
+        TextSums text(Trial trial, List<String> lines, int window) {
+            try (TextSet text = engine.prepareText(lines, window)) {
+                TextScore score = engine.scoreText(text, trial, set);
+                return new TextSums(score.predicted(), score.nllSum(), score.klSum(), score.agreed());
+            }
+        }
+
+        static Trial of(List<ScheduleView.Entry> schedule) {
+            Trial trial = Trial.none();
+            for (ScheduleView.Entry e : schedule) {
+                trial = trial.plus(e.component(), CompressionSpec.parse(e.compression()));
+            }
+            return trial;
+        }
+
+        static List<ScheduleEntry> scheduleOf(Trial trial) {
+            List<ScheduleEntry> entries = new ArrayList<>();
+            trial.changes().forEach((c, spec) -> entries.add(new ScheduleEntry(c, spec.toString())));
+            return entries;
         }
 
         @Override

@@ -1,7 +1,7 @@
 package io.dtm.producers;
 
 import io.dtm.planner.SweepRequests;
-import io.dtm.planner.TrialPlanner;
+import io.dtm.planner.Rounds;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;
@@ -27,8 +27,9 @@ import java.util.Objects;
 import java.util.function.Function;
 
 /**
- * Starts a sweep: publishes its {@link SweepRequest} and its round-0 candidate trials in one Kafka transaction, so
- * workers and the aggregator see either the whole sweep or none of it. Later rounds are the aggregator's.
+ * Starts a sweep: publishes its {@link SweepRequest} and its first trials ({@link Rounds#first}: round 0's, and a target
+ * allocation's baselines) in one Kafka transaction, so workers and the aggregator see either the whole sweep or none
+ * of it. Later rounds are the aggregator's.
  */
 public final class SweepPublisher {
     private static final Logger log = LoggerFactory.getLogger(SweepPublisher.class);
@@ -86,7 +87,7 @@ public final class SweepPublisher {
     public Summary publish(SweepRequest sweep) {
         SweepRequests.validate(sweep);
         String sweepId = sweep.getSweepId();
-        List<ComponentTrial> trials = TrialPlanner.candidates(sweep, 0, List.of());
+        List<ComponentTrial> trials = Rounds.first(sweep);
         // Serialize before the transaction opens: a serializer failure then leaves nothing to abort.
         String sweeps = Topics.SWEEPS.name();
         String work = Topics.TRIALS.name();
@@ -111,7 +112,7 @@ public final class SweepPublisher {
         }
         Summary summary = new Summary(sweepId, trials.stream().map(ComponentTrial::getTrialId).distinct().toList().size(),
                 trials.size());
-        log.info("published sweep {}: {} round-0 trials in {} shards", sweepId, summary.trials(), summary.shards());
+        log.info("published sweep {}: {} trials in {} shards", sweepId, summary.trials(), summary.shards());
         return summary;
     }
 

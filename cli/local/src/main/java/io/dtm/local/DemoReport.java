@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.IntFunction;
 
 /** What the demo shows of a sweep: a line per change while it runs, then the rankings and schedule, and its file. */
 public final class DemoReport {
@@ -24,6 +25,11 @@ public final class DemoReport {
 
     /** Prints a progress line whenever what the aggregator answers changes. */
     public static LocalPipeline.Progress progress(PrintStream out) {
+        return progress(out, round -> "round " + round);
+    }
+
+    /** {@link #progress(PrintStream)}, naming round r as {@code roundName} says (a target allocation's iterations). */
+    public static LocalPipeline.Progress progress(PrintStream out, IntFunction<String> roundName) {
         return new LocalPipeline.Progress() {
             private String last = "";
 
@@ -31,8 +37,8 @@ public final class DemoReport {
             public void update(Optional<RankingView> ranking, Optional<ScheduleView> schedule) {
                 StringBuilder line = new StringBuilder();
                 ranking.ifPresent(r -> {
-                    line.append(String.format(Locale.ROOT, "round %d: %d/%d trials", r.round(), r.trialsDone(),
-                            r.trialsTotal()));
+                    line.append(String.format(Locale.ROOT, "%s: %d/%d trials", roundName.apply(r.round()),
+                            r.trialsDone(), r.trialsTotal()));
                     r.entries().stream().filter(RankingView.Entry::complete).limit(SHOWN_LIVE)
                             .forEach(e -> line.append(String.format(Locale.ROOT, " | %s %s FDTM %.1f",
                                     shortName(e.component()), e.compression(), e.fdtm())));

@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import io.dtm.schemas.CompressionSpec;
+import io.dtm.schemas.TextScore;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashMap;

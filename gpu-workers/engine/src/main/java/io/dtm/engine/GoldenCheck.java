@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dtm.schemas.CompressionSpec;
+import io.dtm.schemas.TextScore;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.dtm.schemas.TextScore;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;

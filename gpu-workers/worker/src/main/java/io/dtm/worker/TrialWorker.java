@@ -3,12 +3,14 @@ package io.dtm.worker;
 import io.dtm.engine.DivergenceEngine;
 import io.dtm.engine.EngineOptions;
 import io.dtm.engine.PromptSet;
+import io.dtm.engine.TextSet;
 import io.dtm.engine.Trial;
 import io.dtm.engine.TrialScore;
 import io.dtm.schemas.BrokerWatch;
 import io.dtm.schemas.CompressionSpec;
 import io.dtm.schemas.ContentDigest;
 import io.dtm.schemas.DeadLetters;
+import io.dtm.schemas.TextScore;
 import io.dtm.schemas.Topic;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.BaseContinuation;
@@ -16,6 +18,7 @@ import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.DeadLetter;
 import io.dtm.schemas.avro.DivergenceResult;
 import io.dtm.schemas.avro.ScheduleEntry;
+import io.dtm.schemas.avro.TextSums;
 import io.dtm.schemas.avro.TrialKind;
 import io.dtm.schemas.http.Health;
 import io.dtm.schemas.registry.SchemaRegistryClient;
@@ -383,9 +386,9 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         if (t.getTokens() < 1) {
             throw new IllegalArgumentException("trial " + t.getTrialId() + " asks for " + t.getTokens() + " tokens");
         }
-        Trial changes = changes(t);
         ModelCache.Model model = models.get(t.getModel());
         DivergenceEngine engine = model.engine();
+        Trial changes = changes(t, engine);
         changes.changes().keySet().forEach(engine::parameters); // unknown components fail here, before any work
         TrialLimits.checkTokens(t, engine.config());
         String promptsDigest = promptsDigest(t);
@@ -399,6 +402,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         log.info("{}: scoring {} {} round {} shard {}/{}", config.workerId(), t.getKind(), describe(t), t.getRound(),
                 t.getShard() + 1, t.getShardCount());
         TrialScore score = engine.score(set, changes);
+        TextSums text = t.getText().isEmpty() ? null : scoreText(t, engine, changes, set);
         DivergenceResult result = DivergenceResult.newBuilder()
                 .setTrialId(t.getTrialId()).setShard(t.getShard()).setShardCount(t.getShardCount())
                 .setSweepId(t.getSweepId()).setRound(t.getRound()).setKind(t.getKind())
@@ -406,7 +410,10 @@ public final class TrialWorker implements Runnable, AutoCloseable {
                 .setTrialsInRound(t.getTrialsInRound()).setTokens(t.getTokens()).setPromptOffset(t.getPromptOffset())
                 .setFdt(Arrays.stream(score.fdt()).boxed().toList())
                 .setSdt(Arrays.stream(score.sdt()).boxed().toList())
-                .setWorkerId(config.workerId()).setElapsedMs((System.nanoTime() - start) / 1_000_000).build();
+                .setWorkerId(config.workerId()).setElapsedMs((System.nanoTime() - start) / 1_000_000)
+                .setText(text)
+                .setSchedule(t.getKind() == TrialKind.BASELINE ? entries(changes) : new ArrayList<>())
+                .build();
         out.add(encode(Topics.DIVERGENCES, Topics.shardKey(t.getTrialId(), t.getShard()), result, results.serializer()));
         return out;
     }
@@ -474,24 +481,85 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         }
     }
 
-    /** The trial's compressed model: its schedule plus, for a candidate, the candidate's action. */
-    static Trial changes(ComponentTrial t) {
+    /**
+     * The trial's compressed model: its schedule plus, for a candidate, the candidate's action. The {@code global}
+     * baseline's schedule names the components and their overall sparsity; one magnitude threshold over all of them
+     * decides each one's share, from the weights (dtm-spec "Target allocation").
+     */
+    static Trial changes(ComponentTrial t, DivergenceEngine engine) {
         Trial changes = Trial.none();
         for (ScheduleEntry e : t.getSchedule()) {
             changes = changes.plus(e.getComponent(), CompressionSpec.parse(e.getCompression()));
         }
-        if (t.getKind() == TrialKind.CANDIDATE) {
-            if (t.getComponent() == null || t.getCompression() == null) {
-                throw new IllegalArgumentException("candidate trial " + t.getTrialId() + " names no component/compression");
+        return switch (t.getKind()) {
+            case CANDIDATE -> {
+                if (t.getComponent() == null || t.getCompression() == null) {
+                    throw new IllegalArgumentException("candidate trial " + t.getTrialId()
+                            + " names no component/compression");
+                }
+                yield changes.plus(t.getComponent(), CompressionSpec.parse(t.getCompression()));
             }
-            changes = changes.plus(t.getComponent(), CompressionSpec.parse(t.getCompression()));
+            case SCHEDULE -> changes;
+            case BASELINE -> switch (String.valueOf(t.getComponent())) {
+                case "uniform" -> changes;
+                case "global" -> globalMagnitude(t, engine, changes);
+                default -> throw new IllegalArgumentException("baseline trial " + t.getTrialId()
+                        + " names an unknown baseline '" + t.getComponent() + "' (expected uniform or global)");
+            };
+        };
+    }
+
+    /**
+     * One threshold over the schedule's components at its overall sparsity {@code Σ n_c s_c / Σ n_c}; ties go by the
+     * model's component order, as the spec has it, not by the schedule's (alphabetical) one.
+     */
+    private static Trial globalMagnitude(ComponentTrial t, DivergenceEngine engine, Trial named) {
+        Map<String, CompressionSpec> given = named.changes();
+        List<String> ordered = engine.config().componentNames().stream().filter(given::containsKey).toList();
+        if (ordered.size() != given.size() || given.values().stream().anyMatch(c -> !c.isPrune())) {
+            throw new IllegalArgumentException("global baseline trial " + t.getTrialId() + " must prune linear"
+                    + " components of the model, got " + given);
         }
-        return changes;
+        double zeros = 0;
+        double params = 0;
+        for (String c : ordered) {
+            zeros += given.get(c).sparsity() * engine.parameters(c);
+            params += engine.parameters(c);
+        }
+        return new Trial(engine.globalMagnitudeSchedule(zeros / params, ordered));
+    }
+
+    /**
+     * The trial's text metrics; the text is prepared for this trial alone (one base pass over it, what scoring it
+     * costs anyway: a sweep has only a few schedule trials).
+     */
+    private static TextSums scoreText(ComponentTrial t, DivergenceEngine engine, Trial changes, PromptSet prompts) {
+        TextSet text;
+        try {
+            text = engine.prepareText(t.getText(), t.getTextWindow());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("the text of trial " + t.getTrialId() + " (" + t.getText().size()
+                    + " lines, window " + t.getTextWindow() + "): " + e.getMessage(), e);
+        }
+        try (text) {
+            TextScore score = engine.scoreText(text, changes, prompts);
+            return new TextSums(score.predicted(), score.nllSum(), score.klSum(), score.agreed());
+        }
+    }
+
+    private static List<ScheduleEntry> entries(Trial trial) {
+        List<ScheduleEntry> entries = new ArrayList<>();
+        trial.changes().forEach((component, compression) -> entries.add(new ScheduleEntry(component,
+                compression.toString())));
+        return entries;
     }
 
     private static String describe(ComponentTrial t) {
-        return t.getKind() == TrialKind.CANDIDATE ? t.getComponent() + " " + t.getCompression()
-                : "schedule of " + t.getSchedule().size() + " entries";
+        return switch (t.getKind()) {
+            case CANDIDATE -> t.getComponent() + " " + t.getCompression();
+            case SCHEDULE -> "schedule of " + t.getSchedule().size() + " entries";
+            case BASELINE -> t.getComponent() + " baseline";
+        };
     }
 
     private static List<List<Integer>> lists(int[][] rows) {

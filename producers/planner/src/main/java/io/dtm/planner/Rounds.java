@@ -12,6 +12,7 @@ import io.dtm.schemas.avro.SweepRequest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.stream.Collectors;
 
 /**
@@ -24,11 +25,14 @@ import java.util.stream.Collectors;
 public final class Rounds {
     private Rounds() {}
 
+    /** What follows a measured probe of {@code cumulative-floor:X}: the next probe, or the round's result. */
+    public sealed interface Outcome permits Decision, Measured {}
+
     /**
      * A decided round: the step it leads to and the trial that measures its new schedule, whose shards must be scored
      * before the step is published. Without a measure the sweep stops here and the step is its last.
      */
-    public record Decision(ScheduleStep step, List<ComponentTrial> measure) {
+    public record Decision(ScheduleStep step, List<ComponentTrial> measure) implements Outcome {
         public Decision {
             if (step == null || measure == null) {
                 throw new IllegalArgumentException("a decision needs a step and its measure (empty when it stops)");
@@ -45,7 +49,7 @@ public final class Rounds {
     }
 
     /** A measured schedule: its completed step, and the next round's trials (none when the step is the last). */
-    public record Measured(ScheduleStep step, List<ComponentTrial> nextRound) {
+    public record Measured(ScheduleStep step, List<ComponentTrial> nextRound) implements Outcome {
         public Measured {
             if (step == null || nextRound == null) {
                 throw new IllegalArgumentException("a measured round needs its step and the next round (or none)");
@@ -58,10 +62,23 @@ public final class Rounds {
     }
 
     /**
+     * The trials published with the sweep: round 0's, and a target allocation's baselines ({@link Allocations}).
+     */
+    public static List<ComponentTrial> first(SweepRequest sweep) {
+        if (!Allocations.isTarget(sweep)) {
+            return TrialPlanner.candidates(sweep, 0, List.of());
+        }
+        List<ComponentTrial> trials = new ArrayList<>(Allocations.candidates(sweep, 0, List.of()));
+        trials.addAll(Allocations.baselines(sweep));
+        return trials;
+    }
+
+    /**
      * Applies the sweep's commit rule to a round whose candidates are all complete. Nothing to commit under a rule
      * that commits something means no candidate is above the floor: the sweep stops with the schedule it has.
      * Otherwise the new schedule is measured on its own, because candidates were each scored alone and their effects
-     * need not add up.
+     * need not add up. Under {@code cumulative-floor:X} what is measured is the first probe of the {@link PrefixSearch}
+     * (the whole ranking), and {@link #probed} takes it from there.
      */
     public static Decision decide(SweepRequest sweep, int round, ScheduleStep before, List<RankingEntry> ranking) {
         CommitRule rule = CommitRule.parse(sweep.getCommitRule());
@@ -69,7 +86,42 @@ public final class Rounds {
         if (chosen.isEmpty() && rule.commitsAny()) {
             return new Decision(unchangedStop(sweep, round, before, StopReason.FDTM_FLOOR), List.of());
         }
-        List<ScheduleEntry> committed = chosen.stream()
+        return prefix(sweep, round, before, chosen, chosen.size());
+    }
+
+    /**
+     * A {@code cumulative-floor:X} round after each measured probe: the next prefix to measure, or the longest prefix
+     * that kept FDTM ≥ X, committed with the measurement it already has (a round in which none did stops the sweep
+     * with its schedule unchanged).
+     *
+     * @param ranking the round's complete ranking
+     * @param probes  every prefix measured so far in this round, in any order
+     */
+    public static Outcome probed(SweepRequest sweep, int round, ScheduleStep before, List<RankingEntry> ranking,
+                                 List<PrefixSearch.Probe> probes) {
+        CommitRule rule = CommitRule.parse(sweep.getCommitRule());
+        if (!rule.cumulative()) {
+            throw new IllegalArgumentException("sweep " + sweep.getSweepId() + " commits by " + rule
+                    + ", which measures no prefixes");
+        }
+        List<RankingEntry> chosen = rule.select(ranking, sweep.getFdtmFloor());
+        PrefixSearch search = new PrefixSearch(chosen.size(), rule.value());
+        OptionalInt next = search.next(probes);
+        if (next.isPresent()) {
+            return prefix(sweep, round, before, chosen, next.getAsInt());
+        }
+        int longest = search.longest(probes);
+        if (longest == 0) {
+            return new Measured(unchangedStop(sweep, round, before, StopReason.FDTM_FLOOR), List.of());
+        }
+        PrefixSearch.Probe kept = probes.stream().filter(p -> p.length() == longest).findFirst().orElseThrow();
+        return measured(sweep, prefix(sweep, round, before, chosen, longest).step(), kept.fdtm(), kept.sdtm());
+    }
+
+    /** The step committing the first {@code length} of {@code chosen}, and the trial that measures its schedule. */
+    private static Decision prefix(SweepRequest sweep, int round, ScheduleStep before, List<RankingEntry> chosen,
+                                   int length) {
+        List<ScheduleEntry> committed = chosen.subList(0, length).stream()
                 .map(e -> new ScheduleEntry(e.getComponent(), e.getCompression())).toList();
         List<ScheduleEntry> next = TrialPlanner.apply(scheduleOf(before), committed);
         return new Decision(step(sweep, round, committed, next), TrialPlanner.scheduleMeasure(sweep, round, next));
@@ -80,6 +132,10 @@ public final class Rounds {
      * overall sparsity reaches the target, when no action is left, or after its last round.
      */
     public static Measured measured(SweepRequest sweep, ScheduleStep decided, DivergenceSummary measurement) {
+        return measured(sweep, decided, measurement.fdtm(), measurement.sdtm());
+    }
+
+    private static Measured measured(SweepRequest sweep, ScheduleStep decided, double fdtm, double sdtm) {
         int round = decided.getRound();
         List<ComponentTrial> nextRound = TrialPlanner.candidates(sweep, round + 1, decided.getSchedule());
         StopReason stop = decided.getOverallSparsity() >= sweep.getTargetSparsity() - TrialPlanner.SPARSITY_SLACK
@@ -88,8 +144,8 @@ public final class Rounds {
                 : round + 1 >= sweep.getRounds() ? StopReason.ROUNDS
                 : null;
         ScheduleStep step = ScheduleStep.newBuilder(decided)
-                .setFdtm(measurement.fdtm())
-                .setSdtm(measurement.sdtm())
+                .setFdtm(fdtm)
+                .setSdtm(sdtm)
                 .setLast(stop != null)
                 .setStopReason(stop == null ? "" : stop.code())
                 .build();
@@ -117,32 +173,44 @@ public final class Rounds {
 
     /**
      * A step's committed entries and schedule, and the schedule's shares of the components' parameters: zeroed
-     * ({@code overallSparsity}, each compression counting the zeros it is meant to leave) and in int8. Measurements and
-     * the stop are filled in later.
+     * ({@code overallSparsity}) and in int8. Measurements and the stop are filled in later.
      */
-    private static ScheduleStep step(SweepRequest sweep, int round, List<ScheduleEntry> committed,
-                                     List<ScheduleEntry> schedule) {
-        Map<String, CompressionSpec> applied = schedule.stream()
-                .collect(Collectors.toMap(ScheduleEntry::getComponent, e -> CompressionSpec.parse(e.getCompression())));
-        double params = 0;
-        double zeroed = 0;
-        double int8 = 0;
-        for (ComponentInfo component : sweep.getComponents()) {
-            CompressionSpec spec = applied.get(component.getName());
-            params += component.getParams();
-            if (spec != null) {
-                zeroed += spec.zeroShare() * component.getParams();
-                int8 += spec.isInt8() ? component.getParams() : 0;
-            }
-        }
+    static ScheduleStep step(SweepRequest sweep, int round, List<ScheduleEntry> committed,
+                             List<ScheduleEntry> schedule) {
+        Shares shares = Shares.of(sweep, schedule);
         return ScheduleStep.newBuilder()
                 .setSweepId(sweep.getSweepId())
                 .setRound(round)
                 .setCommitted(new ArrayList<>(committed))
                 .setSchedule(new ArrayList<>(schedule))
-                .setOverallSparsity(zeroed / params)
-                .setInt8Share(int8 / params)
+                .setOverallSparsity(shares.zeroed())
+                .setInt8Share(shares.int8())
                 .build();
+    }
+
+    /** The share of the sweep's component parameters {@code schedule} zeroes. */
+    static double overallSparsity(SweepRequest sweep, List<ScheduleEntry> schedule) {
+        return Shares.of(sweep, schedule).zeroed();
+    }
+
+    /** Shares of the sweep's component parameters: zeroed (each compression counting the zeros it is meant to leave), in int8. */
+    private record Shares(double zeroed, double int8) {
+        static Shares of(SweepRequest sweep, List<ScheduleEntry> schedule) {
+            Map<String, CompressionSpec> applied = schedule.stream().collect(
+                    Collectors.toMap(ScheduleEntry::getComponent, e -> CompressionSpec.parse(e.getCompression())));
+            double params = 0;
+            double zeroed = 0;
+            double int8 = 0;
+            for (ComponentInfo component : sweep.getComponents()) {
+                CompressionSpec spec = applied.get(component.getName());
+                params += component.getParams();
+                if (spec != null) {
+                    zeroed += spec.zeroShare() * component.getParams();
+                    int8 += spec.isInt8() ? component.getParams() : 0;
+                }
+            }
+            return new Shares(zeroed / params, int8 / params);
+        }
     }
 
     /** The schedule a round starts from: what the previous round ended with. */

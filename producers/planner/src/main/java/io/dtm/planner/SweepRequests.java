@@ -1,5 +1,6 @@
 package io.dtm.planner;
 
+import io.dtm.schemas.avro.AllocationRequest;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.SweepRequest;
 
@@ -68,14 +69,42 @@ public final class SweepRequests {
         if (!Double.isFinite(sweep.getFdtmFloor())) {
             problems.add("fdtmFloor must be a finite number, got " + sweep.getFdtmFloor());
         }
-        if (!(sweep.getTargetSparsity() >= 0 && sweep.getTargetSparsity() <= 1)) {
+        if (sweep.getAllocation() == null && !(sweep.getTargetSparsity() >= 0 && sweep.getTargetSparsity() <= 1)) {
             problems.add("targetSparsity must be within [0, 1], got " + sweep.getTargetSparsity());
         }
         if (sweep.getShardSize() < 1) {
             problems.add("shardSize must be >= 1, got " + sweep.getShardSize());
         }
-        if (problems.isEmpty() && TrialPlanner.actions(sweep, List.of()).isEmpty()) {
+        if (sweep.getAllocation() != null) {
+            problems.addAll(allocationProblems(sweep));
+        } else if (problems.isEmpty() && TrialPlanner.actions(sweep, List.of()).isEmpty()) {
             problems.add("no action is possible: pruneStep is 0 and int8 is false");
+        }
+        return problems;
+    }
+
+    /** A target allocation's own fields; T is the sweep's {@code targetSparsity}. */
+    private static List<String> allocationProblems(SweepRequest sweep) {
+        List<String> problems = new ArrayList<>();
+        AllocationRequest allocation = sweep.getAllocation();
+        if (!(sweep.getTargetSparsity() > 0 && sweep.getTargetSparsity() < 1)) {
+            problems.add("targetSparsity must be within (0, 1) for a target allocation, got " + sweep.getTargetSparsity());
+        }
+        if (allocation.getIterations() < 1) {
+            problems.add("allocation.iterations must be >= 1, got " + allocation.getIterations());
+        }
+        try {
+            AllocationMetric.parse(allocation.getMetric());
+        } catch (IllegalArgumentException e) {
+            problems.add("allocation.metric: " + e.getMessage());
+        }
+        if (!allocation.getText().isEmpty() && allocation.getText().stream().allMatch(SweepRequests::isBlank)) {
+            problems.add("allocation.text has no line to score: every one of its " + allocation.getText().size()
+                    + " lines is blank");
+        }
+        if (allocation.getTextWindow() < 2) {
+            problems.add("allocation.textWindow must be >= 2 (a window predicts its tokens after the first), got "
+                    + allocation.getTextWindow());
         }
         return problems;
     }

@@ -115,8 +115,8 @@ public final class TrialPlanner {
         return digest.shortHex();
     }
 
-    private static List<ComponentTrial> shards(SweepRequest sweep, int round, TrialKind kind, String component,
-                                               String compression, List<ScheduleEntry> schedule, int trialsInRound) {
+    static List<ComponentTrial> shards(SweepRequest sweep, int round, TrialKind kind, String component,
+                                       String compression, List<ScheduleEntry> schedule, int trialsInRound) {
         String trialId = trialId(sweep.getSweepId(), round, kind, component, compression, schedule);
         List<String> prompts = sweep.getPrompts();
         int shardSize = sweep.getShardSize();

@@ -19,7 +19,8 @@ class CommitRuleTest {
 
     @ParameterizedTest
     @CsvSource({"3, top:3", "top:2, top:2", " TOP:0 , top:0", "fraction:0.25, fraction:0.25", "fraction:1, fraction:1",
-            "floor:40, floor:40", "floor:-1.5, floor:-1.5"})
+            "floor:40, floor:40", "floor:-1.5, floor:-1.5", "cumulative-floor:57.60, cumulative-floor:57.6",
+            "Cumulative-Floor: 3, cumulative-floor:3"})
     void parsesEveryFormToItsCanonicalText(String text, String canonical) {
         CommitRule rule = CommitRule.parse(text);
         assertEquals(canonical, rule.toString());
@@ -28,7 +29,7 @@ class CommitRuleTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"", "-1", "top:-2", "top:1.5", "fraction:0", "fraction:1.2", "fraction:x", "floor:NaN",
-            "best:3", "3:top"})
+            "best:3", "3:top", "cumulative-floor:x", "cumulative:3"})
     void rejectsInvalidRulesNamingTheText(String text) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> CommitRule.parse(text));
         assertTrue(e.getMessage().contains("commit rule"), e.getMessage());
@@ -70,6 +71,20 @@ class CommitRuleTest {
         assertEquals(List.of("a", "b", "c"), components(CommitRule.parse("floor:4").select(ranking, 0)));
         assertEquals(List.of("a", "b"), components(CommitRule.parse("floor:4").select(ranking, 5)));
         assertEquals(List.of("a"), components(CommitRule.parse("floor:6").select(ranking, 0)));
+    }
+
+    @Test
+    void cumulativeFloorOffersEveryCandidateAboveTheSweepFloorInRankedOrder() {
+        List<RankingEntry> ranking = List.of(ranked("a", "int8_rowwise", 50, 0), ranked("b", "int8_rowwise", 63, 0),
+                ranked("c", "int8_rowwise", 40, 0), ranked("a", "prune:0.1", 55, 0));
+        CommitRule rule = CommitRule.parse("cumulative-floor:57.6");
+        assertTrue(rule.cumulative());
+        assertTrue(rule.commitsAny());
+        assertFalse(CommitRule.parse("floor:57.6").cumulative());
+        // the floor judges the schedule they make together (PrefixSearch), not each candidate
+        assertEquals(List.of("b", "a", "c"), components(rule.select(ranking, 0)));
+        assertEquals("prune:0.1", rule.select(ranking, 0).get(1).getCompression());
+        assertEquals(List.of("b", "a"), components(rule.select(ranking, 45)));
     }
 
     @ParameterizedTest

@@ -2,11 +2,13 @@ package io.dtm.planner;
 
 import io.dtm.schemas.DivergenceSummary;
 import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.RankingEntry;
 import io.dtm.schemas.avro.ScheduleStep;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.avro.TrialKind;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.List;
 
 import static io.dtm.planner.TestSweeps.entry;
@@ -120,5 +122,54 @@ class RoundsTest {
         ScheduleStep decided = Rounds.decide(s, 0, null, List.of(ranked("a", "prune:0.25", 7, 0.1))).step();
         assertThrows(IllegalArgumentException.class, () -> new Rounds.Decision(decided, List.of()));
         assertThrows(IllegalArgumentException.class, () -> new Rounds.Measured(decided, List.of()));
+    }
+
+    private static final List<RankingEntry> INT8_RANKING = List.of(ranked("c", "int8_rowwise", 7, 0.05),
+            ranked("a", "int8_rowwise", 8, 0.0), ranked("b", "int8_rowwise", 7.5, 0.02));
+
+    /** cumulative-floor:6 on a, b, c (ranked in that order): the whole ranking fails, a holds, a + b holds. */
+    @Test
+    void cumulativeFloorMeasuresPrefixesAndCommitsTheLongestThatHolds() {
+        SweepRequest s = sweep().setPruneStep(0).setInt8(true).setRounds(1).setCommitRule("cumulative-floor:6").build();
+
+        Rounds.Decision all = Rounds.decide(s, 0, null, INT8_RANKING);
+        assertEquals(List.of("a", "b", "c"), all.step().getCommitted().stream().map(e -> e.getComponent()).toList());
+        assertEquals(TrialPlanner.scheduleMeasure(s, 0, all.step().getSchedule()), all.measure());
+
+        List<PrefixSearch.Probe> probes = new ArrayList<>(List.of(new PrefixSearch.Probe(3, 5.5, 0.3)));
+        Rounds.Decision one = (Rounds.Decision) Rounds.probed(s, 0, null, INT8_RANKING, probes);
+        assertEquals(List.of(entry("a", "int8_rowwise")), one.step().getCommitted());
+        assertEquals(TrialPlanner.scheduleMeasure(s, 0, one.step().getSchedule()), one.measure());
+
+        probes.add(new PrefixSearch.Probe(1, 7.9, 0.01));
+        Rounds.Decision two = (Rounds.Decision) Rounds.probed(s, 0, null, INT8_RANKING, probes);
+        assertEquals(List.of(entry("a", "int8_rowwise"), entry("b", "int8_rowwise")), two.step().getCommitted());
+
+        probes.add(new PrefixSearch.Probe(2, 6.2, 0.1));
+        Rounds.Measured done = (Rounds.Measured) Rounds.probed(s, 0, null, INT8_RANKING, probes);
+        assertEquals(two.step().getSchedule(), done.step().getSchedule());
+        assertEquals(6.2, done.step().getFdtm());
+        assertEquals(0.1, done.step().getSdtm());
+        assertEquals(0.4, done.step().getInt8Share(), 1e-12, "a and b: 400 of 1000 parameters");
+        assertTrue(done.step().getLast());
+        assertEquals(StopReason.ROUNDS.code(), done.step().getStopReason());
+    }
+
+    @Test
+    void cumulativeFloorWithNoHoldingPrefixStopsWithTheScheduleUnchanged() {
+        SweepRequest s = sweep().setPruneStep(0).setInt8(true).setRounds(2).setCommitRule("cumulative-floor:7.95").build();
+        Rounds.Measured m = (Rounds.Measured) Rounds.probed(s, 0, null, INT8_RANKING,
+                List.of(new PrefixSearch.Probe(3, 5.5, 0.3), new PrefixSearch.Probe(1, 7.9, 0.01)));
+        assertEquals(StopReason.FDTM_FLOOR.code(), m.step().getStopReason());
+        assertEquals(List.of(), m.step().getSchedule());
+        assertEquals(List.of(), m.nextRound());
+        assertEquals(s.getTokens(), m.step().getFdtm());
+    }
+
+    @Test
+    void onlyACumulativeRuleMeasuresPrefixes() {
+        SweepRequest s = sweep().setCommitRule("floor:6").build();
+        Messages.assertMessage("measures no prefixes",
+                () -> Rounds.probed(s, 0, null, INT8_RANKING, List.of()));
     }
 }

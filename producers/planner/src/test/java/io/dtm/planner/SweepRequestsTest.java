@@ -53,4 +53,23 @@ class SweepRequestsTest {
     void aPruneStepTooSmallForTheCompressionTextIsRejected() {
         assertTrue(SweepRequests.problems(sweep().setPruneStep(0.00004).build()).get(0).contains("pruneStep"));
     }
+
+    @Test
+    void aTargetAllocationNamesEachBadField() {
+        assertEquals(List.of(), SweepRequests.problems(TestSweeps.target().build()));
+        assertEquals(List.of(), SweepRequests.problems(TestSweeps.target().setPruneStep(0).setInt8(false).build()),
+                "a target allocation needs no greedy action");
+        for (double t : new double[] {0, 1, 1.5, -0.1, Double.NaN}) {
+            List<String> problems = SweepRequests.problems(TestSweeps.target().setTargetSparsity(t).build());
+            assertEquals(List.of("targetSparsity must be within (0, 1) for a target allocation, got " + t), problems);
+        }
+        SweepRequest bad = TestSweeps.target().setAllocation(new io.dtm.schemas.avro.AllocationRequest(0, "mean",
+                new ArrayList<>(List.of(" ", "")), 1)).build();
+        List<String> problems = SweepRequests.problems(bad);
+        assertEquals(4, problems.size(), problems.toString());
+        assertEquals("allocation.iterations must be >= 1, got 0", problems.get(0));
+        assertTrue(problems.get(1).startsWith("allocation.metric: unknown allocation metric 'mean'"), problems.get(1));
+        assertEquals("allocation.text has no line to score: every one of its 2 lines is blank", problems.get(2));
+        assertTrue(problems.get(3).startsWith("allocation.textWindow must be >= 2"), problems.get(3));
+    }
 }

@@ -1,5 +1,6 @@
 package io.dtm.planner;
 
+import io.dtm.schemas.avro.AllocationRequest;
 import io.dtm.schemas.avro.ComponentInfo;
 import io.dtm.schemas.avro.RankingEntry;
 import io.dtm.schemas.avro.ScheduleEntry;
@@ -32,6 +33,16 @@ public final class TestSweeps {
                 .setRounds(3)
                 .setCommitRule("1")
                 .setShardSize(4);
+    }
+
+    /**
+     * {@link #sweep()} as a target allocation: T = 0.5 in K = 2 iterations by FDTM, with a two-document text in
+     * windows of 16 tokens.
+     */
+    public static SweepRequest.Builder target() {
+        return sweep().setTargetSparsity(0.5)
+                .setAllocation(new AllocationRequest(2, "fdtm", new ArrayList<>(List.of("a first document",
+                        "and a second one")), 16));
     }
 
     public static ComponentInfo component(String name, long params) {

@@ -1,4 +1,4 @@
-package io.dtm.engine;
+package io.dtm.schemas;
 
 /**
  * A schedule's text metrics (dtm-spec "Text metrics"), from per-position float32 values summed in float64 over the
