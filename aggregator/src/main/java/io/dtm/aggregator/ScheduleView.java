@@ -31,7 +31,7 @@ public record ScheduleView(String sweepId, int rounds, int currentRound, List<St
     }
 
     public record Step(int round, List<Entry> committed, List<Entry> schedule, double fdtm, double sdtm,
-                       double overallSparsity, double int8Share, boolean last, String stopReason) {
+                       double overallSparsity, double int8Share, double bitsPerWeight, boolean last, String stopReason) {
 
         public Step {
             committed = List.copyOf(committed);
@@ -40,7 +40,7 @@ public record ScheduleView(String sweepId, int rounds, int currentRound, List<St
 
         static Step of(ScheduleStep s) {
             return new Step(s.getRound(), Entry.of(s.getCommitted()), Entry.of(s.getSchedule()), s.getFdtm(), s.getSdtm(),
-                    s.getOverallSparsity(), s.getInt8Share(), s.getLast(), s.getStopReason());
+                    s.getOverallSparsity(), s.getInt8Share(), s.getBitsPerWeight(), s.getLast(), s.getStopReason());
         }
     }
 }

@@ -64,13 +64,14 @@ final class DemoCommand implements Callable<Integer>, JvmSetup {
             SweepPublisher.Summary published = pipeline.publish(request);
             System.out.printf("sweep %s: %d trials in %d shards for round 0%n", published.sweepId(),
                     published.trials(), published.shards());
+            published.notPlanned().forEach(n -> System.out.println("  never planned: " + n));
             ScheduleView schedule = pipeline.follow(request.getSweepId(), Duration.ofMinutes(timeoutMinutes),
                     DemoReport.progress(System.out));
             pipeline.stopWorkers();
             Map<Integer, RankingView> rankings = pipeline.rankings(request.getSweepId(), schedule.currentRound());
             double wall = (System.nanoTime() - start) / 1e9;
             Duration scoring = pipeline.workerTime(request.getSweepId());
-            DemoReport.print(System.out, rankings, schedule);
+            DemoReport.print(System.out, request, rankings, schedule);
             System.out.printf(Locale.ROOT, "demo wall time %.1f s; workers' own scoring time %.1f s (sum over trial shards)%n",
                     wall, scoring.toMillis() / 1000.0);
             if (compareEngine) {

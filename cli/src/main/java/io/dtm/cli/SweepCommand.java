@@ -25,6 +25,7 @@ final class SweepCommand {
                     .publish(request);
             System.out.printf("sweep %s: %d trials in %d shards published for round 0 of %d%n",
                     summary.sweepId(), summary.trials(), summary.shards(), request.getRounds());
+            summary.notPlanned().forEach(n -> System.out.println("  never planned: " + n));
             return 0;
         }
     }

@@ -309,13 +309,13 @@ final class E2e {
     }
 
     static RankingView.Entry view(RankingEntry e) {
-        return new RankingView.Entry(e.getComponent(), e.getCompression(), e.getFdtm(), e.getSdtm(), e.getFdtMedian(),
-                e.getFdtP10(), e.getShareAtN(), e.getPrompts(), e.getComplete());
+        return new RankingView.Entry(e.getComponent(), e.getCompression(), e.getSparsity(), e.getBitsPerWeight(),
+                e.getFdtm(), e.getSdtm(), e.getFdtMedian(), e.getFdtP10(), e.getShareAtN(), e.getPrompts(), e.getComplete());
     }
 
     static ScheduleView.Step view(ScheduleStep s) {
         return new ScheduleView.Step(s.getRound(), entries(s.getCommitted()), entries(s.getSchedule()), s.getFdtm(),
-                s.getSdtm(), s.getOverallSparsity(), s.getInt8Share(), s.getLast(), s.getStopReason());
+                s.getSdtm(), s.getOverallSparsity(), s.getInt8Share(), s.getBitsPerWeight(), s.getLast(), s.getStopReason());
     }
 
     static List<ScheduleView.Entry> entries(List<ScheduleEntry> entries) {

@@ -33,8 +33,15 @@ import java.util.function.Function;
 public final class SweepPublisher {
     private static final Logger log = LoggerFactory.getLogger(SweepPublisher.class);
 
-    /** What a publish wrote: {@code trials} distinct trials in {@code shards} trial records. */
-    public record Summary(String sweepId, int trials, int shards) {}
+    /**
+     * What a publish wrote: {@code trials} distinct trials in {@code shards} trial records; {@code notPlanned} names
+     * each component and kind the sweep will never try together, and why (a group that does not divide its width).
+     */
+    public record Summary(String sweepId, int trials, int shards, List<String> notPlanned) {
+        public Summary {
+            notPlanned = List.copyOf(notPlanned);
+        }
+    }
 
     private final Map<String, Object> clientProps;
     private final Serializer<SweepRequest> sweepSerializer;
@@ -110,8 +117,9 @@ public final class SweepPublisher {
             }
         }
         Summary summary = new Summary(sweepId, trials.stream().map(ComponentTrial::getTrialId).distinct().toList().size(),
-                trials.size());
-        log.info("published sweep {}: {} round-0 trials in {} shards", sweepId, summary.trials(), summary.shards());
+                trials.size(), TrialPlanner.notPlanned(sweep));
+        log.info("published sweep {}: {} round-0 trials in {} shards{}", sweepId, summary.trials(), summary.shards(),
+                summary.notPlanned().isEmpty() ? "" : "; never planned: " + summary.notPlanned());
         return summary;
     }
 

@@ -62,7 +62,7 @@ public final class CheckpointExport {
             }
         }
         Files.createDirectories(out);
-        String sourceDtype = sourceDtype(files);
+        String sourceDtype = files.weightDtype();
         String target = dtype == null ? sourceDtype : DTYPES.get(dtype);
         Map<String, float[]> weights = engine.compressedWeights(schedule, prompts);
         int copied = copyOtherFiles(files, out, dtypeName(target));
@@ -98,15 +98,6 @@ public final class CheckpointExport {
     private static boolean isNotEmpty(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
             return s.findAny().isPresent();
-        }
-    }
-
-    /** The float dtype the source stores its weights in (the first floating-point tensor's). */
-    private static String sourceDtype(ModelFiles files) throws IOException {
-        try (SafeTensors first = new SafeTensors(files.shards().keySet().iterator().next())) {
-            return first.entries().values().stream().map(SafeTensors.Entry::dtype)
-                    .filter(DTYPES::containsValue).findFirst()
-                    .orElseThrow(() -> new IOException(first.file() + " holds no F32, BF16 or F16 tensor"));
         }
     }
 

@@ -116,32 +116,32 @@ public final class Rounds {
     }
 
     /**
-     * A step's committed entries and schedule, and the schedule's shares of the components' parameters: zeroed
-     * ({@code overallSparsity}, each compression counting the zeros it is meant to leave) and in int8. Measurements and
-     * the stop are filled in later.
+     * A step's committed entries and schedule, and the schedule's {@link Footprint} over the components' parameters
+     * (each compression counting the zeros it is meant to leave) and share of them in int8. Measurements and the stop
+     * are filled in later.
      */
     private static ScheduleStep step(SweepRequest sweep, int round, List<ScheduleEntry> committed,
                                      List<ScheduleEntry> schedule) {
         Map<String, CompressionSpec> applied = schedule.stream()
                 .collect(Collectors.toMap(ScheduleEntry::getComponent, e -> CompressionSpec.parse(e.getCompression())));
         double params = 0;
-        double zeroed = 0;
         double int8 = 0;
         for (ComponentInfo component : sweep.getComponents()) {
             CompressionSpec spec = applied.get(component.getName());
             params += component.getParams();
             if (spec != null) {
-                zeroed += spec.zeroShare() * component.getParams();
                 int8 += spec.isInt8() ? component.getParams() : 0;
             }
         }
+        Footprint footprint = Footprint.of(sweep, schedule);
         return ScheduleStep.newBuilder()
                 .setSweepId(sweep.getSweepId())
                 .setRound(round)
                 .setCommitted(new ArrayList<>(committed))
                 .setSchedule(new ArrayList<>(schedule))
-                .setOverallSparsity(zeroed / params)
+                .setOverallSparsity(footprint.sparsity())
                 .setInt8Share(int8 / params)
+                .setBitsPerWeight(footprint.bitsPerWeight())
                 .build();
     }
 
