@@ -126,6 +126,31 @@ class KindsCommandsTest {
                 && unknown.err().contains("unknown kind 'fp8'"), unknown.err());
     }
 
+    @Test
+    void applyWritesCompressedTensorsAndNamesWhatItStoredDense(@TempDir Path dir) throws Exception {
+        Path prompts = Files.write(dir.resolve("prompts.txt"), E2e.prompts(4));
+        Path schedule = Files.writeString(dir.resolve("schedule.json"), "{\"components\": {"
+                + "\"model.layers.0.self_attn.q_proj\": \"int4g:16\", \"model.layers.0.self_attn.k_proj\": \"int4g:16\","
+                + " \"model.layers.0.self_attn.v_proj\": \"int4g:16\", \"model.layers.1.mlp.up_proj\": \"wanda:0.5+int4g:16\"}}");
+        Path out = dir.resolve("out");
+        EngineCommandsTest.Run run = EngineCommandsTest.dtm("apply", "--model", E2e.tinyModel().toString(),
+                "--schedule", schedule.toString(), "--out", out.toString(), "--format", "compressed-tensors",
+                "--prompts", prompts.toString(), "--tokens", "8");
+        assertEquals(0, run.exit(), run.err());
+        assertTrue(run.out().contains("model.layers.1.mlp.up_proj wanda:0.5+int4g:16: written dense; vLLM runs"
+                + " [gate_proj, up_proj] as one matrix"), run.out());
+        assertTrue(run.lastLine().startsWith("apply: 4 matrices compressed") && run.lastLine().contains("compressed-tensors"),
+                run.lastLine());
+        JsonNode groups = new ObjectMapper().readTree(out.resolve("config.json").toFile())
+                .get("quantization_config").get("config_groups");
+        assertEquals(List.of("model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.q_proj",
+                "model.layers.0.self_attn.v_proj"), texts(groups.get("group_0").get("targets")));
+        EngineCommandsTest.Run bogus = EngineCommandsTest.dtm("apply", "--model", E2e.tinyModel().toString(),
+                "--schedule", schedule.toString(), "--out", dir.resolve("other").toString(), "--format", "gguf");
+        assertEquals(2, bogus.exit());
+        assertTrue(bogus.err().contains("--format must be dequantized or compressed-tensors, got 'gguf'"), bogus.err());
+    }
+
     private static String[] with(String[] args, String... more) {
         List<String> all = new ArrayList<>(List.of(args));
         all.addAll(List.of(more));

@@ -1,5 +1,6 @@
 package io.dtm.local;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import io.dtm.aggregator.RankingView;
 import io.dtm.planner.Kind;
 import io.dtm.schemas.CompressionSpec;
@@ -47,7 +48,7 @@ public record KindComparison(List<Level> levels, List<String> unmatched) {
         }
     }
 
-    public record Column(String compression, double bitsPerWeight) {}
+    public record Column(String compression, @JsonProperty("bits_per_weight") double bitsPerWeight) {}
 
     /** A component's FDTM under each compression of its level that was measured for it, and the best of them. */
     public record Row(String component, Map<String, Double> fdtm, String best) {
