@@ -70,9 +70,9 @@ public final class DemoReport {
                 out.printf("  ... %d more%n", r.entries().size() - SHOWN);
             }
         }
-        RankingView first = rankings.get(0);
-        if (first != null && Kind.offered(request).size() > 1) {
-            printComparison(out, KindComparison.of(request, first));
+        KindComparison comparison = comparison(request, rankings);
+        if (comparison != null) {
+            printComparison(out, comparison);
         }
         out.println("schedule:");
         for (ScheduleView.Step s : schedule.steps()) {
@@ -86,6 +86,12 @@ public final class DemoReport {
             out.println("  stopped: " + schedule.stopReason()
                     + (schedule.failure().isEmpty() ? "" : " (" + schedule.failure() + ")"));
         }
+    }
+
+    /** Round 0's comparison of kinds, or null for a sweep of one kind (or before round 0 is ranked). */
+    private static KindComparison comparison(SweepRequest request, Map<Integer, RankingView> rankings) {
+        return Kind.offered(request).size() > 1 && rankings.containsKey(0)
+                ? KindComparison.of(request, rankings.get(0)) : null;
     }
 
     /** Round 0's candidates side by side per component, one table per sparsity that two kinds or more reached. */
@@ -132,12 +138,10 @@ public final class DemoReport {
         static DemoFile of(SweepRequest request, Map<Integer, RankingView> rankings, ScheduleView schedule) {
             List<Round> rounds = rankings.values().stream()
                     .map(r -> new Round(r.round(), r.entries().stream().map(Candidate::of).toList())).toList();
-            List<Kind> kinds = Kind.offered(request);
-            KindComparison comparison = kinds.size() > 1 && rankings.containsKey(0)
-                    ? KindComparison.of(request, rankings.get(0)) : null;
             return new DemoFile(request.getSweepId(), request.getModel(), request.getTokens(),
-                    request.getPrompts().size(), kinds.stream().map(Kind::text).toList(),
-                    TrialPlanner.notPlanned(request), rounds, comparison, Schedule.of(request, schedule));
+                    request.getPrompts().size(), Kind.offered(request).stream().map(Kind::text).toList(),
+                    TrialPlanner.notPlanned(request), rounds, comparison(request, rankings),
+                    Schedule.of(request, schedule));
         }
     }
 

@@ -28,8 +28,9 @@ import java.util.TreeMap;
  *       bit {@code c mod 8} of byte {@code c / 8} set for a kept column; {@code <m>.shape} int64 {@code [[out], [in]]}.
  * </ul>
  * Everything else (prune, wanda, other N:M) is stored dense, as is anything vLLM could not load: it runs q/k/v and
- * gate/up of a layer as one matrix, which takes one format, and it has no way to leave a sparse-only 2:4 layer
- * unquantized in a checkpoint that quantizes others ({@link Plan#notes} says which and why).
+ * gate/up of a layer as one matrix, which takes one format, it has no way to leave a sparse-only 2:4 layer
+ * unquantized in a checkpoint that quantizes others, and its linear schemes are the decoder layers' (not lm_head's or
+ * the embeddings'); {@link Plan#notes} says which and why.
  *
  * <p>The integers and scales are recovered from the engine's dequantized float32 weights, and a matrix is written packed
  * only if {@code q · scale} reproduces every one of its values exactly (a -0 as 0: a level has no signed zero): the
@@ -94,7 +95,13 @@ final class CompressedTensors {
         Map<String, Layout> layouts = new TreeMap<>();
         List<String> notes = new ArrayList<>();
         schedule.forEach((component, spec) -> {
-            layouts.put(component, layoutOf(spec));
+            Layout layout = layoutOf(spec);
+            if (!component.startsWith("model.layers.") && !(layout instanceof Dense)) {
+                layout = new Dense();
+                notes.add(component + " " + spec + ": written dense; compressed-tensors schemes apply to the decoder's"
+                        + " linear layers here");
+            }
+            layouts.put(component, layout);
             if (spec.steps().size() > 1 && spec.steps().get(0) instanceof CompressionSpec.NM
                     && layoutOf(spec) instanceof Packed) {
                 notes.add(component + " " + spec + ": packed with its zeros stored; the 2:4 kernels' marlin-24 layout"

@@ -102,15 +102,17 @@ class CompressedTensorsTest {
                 .plus("model.layers.1.mlp.up_proj", CompressionSpec.int8())
                 .plus("model.layers.2.self_attn.o_proj", CompressionSpec.parse("prune:0.5+int4g:64"))
                 .plus("model.layers.3.self_attn.q_proj", CompressionSpec.int4g(128))
-                .plus("model.layers.4.mlp.down_proj", CompressionSpec.nm(2, 4));
+                .plus("model.layers.4.mlp.down_proj", CompressionSpec.nm(2, 4))
+                .plus("lm_head", CompressionSpec.int8());
         Path out = tmp.resolve("packed");
         CheckpointExport.Summary summary = CheckpointExport.write(brown, schedule, out, "float32", null,
                 CheckpointExport.Format.COMPRESSED_TENSORS);
-        assertEquals(2, summary.notes().size(), summary.notes().toString());
-        assertTrue(summary.notes().get(0).startsWith("model.layers.3.self_attn.q_proj int4g:128: written dense; vLLM"
-                + " runs [q_proj, k_proj, v_proj] as one matrix"), summary.notes().get(0));
-        assertTrue(summary.notes().get(1).startsWith("model.layers.4.mlp.down_proj nm:2:4: written dense"),
-                summary.notes().get(1));
+        assertEquals(3, summary.notes().size(), summary.notes().toString());
+        for (String note : List.of("model.layers.3.self_attn.q_proj int4g:128: written dense; vLLM runs [q_proj, k_proj,"
+                + " v_proj] as one matrix", "model.layers.4.mlp.down_proj nm:2:4: written dense",
+                "lm_head int8_rowwise: written dense")) {
+            assertTrue(summary.notes().stream().anyMatch(n -> n.startsWith(note)), note + " in " + summary.notes());
+        }
 
         Map<String, float[]> expected = brown.compressedWeights(schedule, null);
         Map<String, Written> written = tensors(out);
@@ -137,7 +139,7 @@ class CompressedTensorsTest {
             float[] scales = floats(scale.buffer(), scale.count());
             assertArrayEquals(unsigned(expected.get(m)), decode(levels, scales, cols, group == 0 ? cols : group), m);
         }
-        for (String m : List.of("model.layers.3.self_attn.q_proj", "model.layers.4.mlp.down_proj")) {
+        for (String m : List.of("model.layers.3.self_attn.q_proj", "model.layers.4.mlp.down_proj", "lm_head")) {
             assertArrayEquals(expected.get(m), floats(written.get(m + ".weight").buffer(), expected.get(m).length), m);
         }
 
