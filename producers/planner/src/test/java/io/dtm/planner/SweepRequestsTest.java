@@ -59,7 +59,7 @@ class SweepRequestsTest {
         assertTrue(problems.get(1).contains("unknown kind 'fp8'"), problems.get(1));
         assertTrue(problems.get(2).contains("prune step"), problems.get(2));
         assertTrue(problems.get(3).contains("int8 and kinds conflict"), problems.get(3));
-        assertTrue(problems.get(4).contains("pruneStep, which is 0"), problems.get(4));
+        assertTrue(problems.get(4).contains("pruneStep (--prune-step), which is 0"), problems.get(4));
     }
 
     @Test
