@@ -13,13 +13,16 @@ public record RankingView(String sweepId, int round, int trialsTotal, int trials
         entries = List.copyOf(entries);
     }
 
-    /** One candidate; only complete ones count for the round's decision. */
-    public record Entry(String component, String compression, double fdtm, double sdtm, double fdtMedian, double fdtP10,
-                        double shareAtN, int prompts, boolean complete) {
+    /**
+     * One candidate, with the component's sparsity and bits per weight under its compression; only complete ones count
+     * for the round's decision.
+     */
+    public record Entry(String component, String compression, double sparsity, double bitsPerWeight, double fdtm,
+                        double sdtm, double fdtMedian, double fdtP10, double shareAtN, int prompts, boolean complete) {
 
         static Entry of(RankingEntry e) {
-            return new Entry(e.getComponent(), e.getCompression(), e.getFdtm(), e.getSdtm(), e.getFdtMedian(),
-                    e.getFdtP10(), e.getShareAtN(), e.getPrompts(), e.getComplete());
+            return new Entry(e.getComponent(), e.getCompression(), e.getSparsity(), e.getBitsPerWeight(), e.getFdtm(),
+                    e.getSdtm(), e.getFdtMedian(), e.getFdtP10(), e.getShareAtN(), e.getPrompts(), e.getComplete());
         }
     }
 

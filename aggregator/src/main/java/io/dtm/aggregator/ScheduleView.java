@@ -47,7 +47,7 @@ public record ScheduleView(String sweepId, int rounds, int currentRound, List<St
      * @param text       the schedule's text metrics; null when the sweep measures none
      */
     public record Step(int round, List<Entry> committed, List<Entry> schedule, double fdtm, double sdtm,
-                       double overallSparsity, double int8Share, boolean last, String stopReason,
+                       double overallSparsity, double int8Share, double bitsPerWeight, boolean last, String stopReason,
                        @JsonInclude(JsonInclude.Include.NON_NULL) Allocation allocation,
                        @JsonInclude(JsonInclude.Include.NON_NULL) Text text) {
 
@@ -58,13 +58,14 @@ public record ScheduleView(String sweepId, int rounds, int currentRound, List<St
 
         /** A greedy sweep's step. */
         public Step(int round, List<Entry> committed, List<Entry> schedule, double fdtm, double sdtm,
-                    double overallSparsity, double int8Share, boolean last, String stopReason) {
-            this(round, committed, schedule, fdtm, sdtm, overallSparsity, int8Share, last, stopReason, null, null);
+                    double overallSparsity, double int8Share, double bitsPerWeight, boolean last, String stopReason) {
+            this(round, committed, schedule, fdtm, sdtm, overallSparsity, int8Share, bitsPerWeight, last, stopReason,
+                    null, null);
         }
 
         public static Step of(ScheduleStep s) {
             return new Step(s.getRound(), Entry.of(s.getCommitted()), Entry.of(s.getSchedule()), s.getFdtm(),
-                    s.getSdtm(), s.getOverallSparsity(), s.getInt8Share(), s.getLast(), s.getStopReason(),
+                    s.getSdtm(), s.getOverallSparsity(), s.getInt8Share(), s.getBitsPerWeight(), s.getLast(), s.getStopReason(),
                     Allocation.of(s.getRound(), s.getAllocation()), Text.of(s.getText()));
         }
     }

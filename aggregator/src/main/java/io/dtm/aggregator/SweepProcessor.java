@@ -327,7 +327,7 @@ final class SweepProcessor implements Processor<String, SweepEvent, String, Spec
         String roundKey = Topics.roundKey(sweep.getSweepId(), roundNo);
         RankingUpdate previous = rankings.get(roundKey);
         List<RankingEntry> entries = Ranking.with(previous == null ? List.of() : previous.getEntries(),
-                progress.rankingEntry());
+                progress.rankingEntry(sweep.getSourceBits()));
         int done = (int) entries.stream().filter(RankingEntry::getComplete).count();
 
         List<Record<String, SpecificRecord>> decision = List.of();

@@ -36,7 +36,8 @@ record TrialProgress(String component, String compression, int[] fdt, Divergence
                 ordered.size() == first.getShardCount()));
     }
 
-    RankingEntry rankingEntry() {
-        return Ranking.entry(component, compression, summary, complete);
+    /** The trial's ranking entry; {@code sourceBits} are the sweep's, for the candidate's bits per weight. */
+    RankingEntry rankingEntry(int sourceBits) {
+        return Ranking.entry(component, compression, sourceBits, summary, complete);
     }
 }

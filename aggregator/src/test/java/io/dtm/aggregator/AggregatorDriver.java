@@ -94,7 +94,7 @@ final class AggregatorDriver implements AutoCloseable {
                 .setPromptSetId(TrialPlanner.promptSetId("tiny", TOKENS, prompts))
                 .setPrompts(new ArrayList<>(prompts))
                 .setTokens(TOKENS)
-                .setComponents(new ArrayList<>(List.of(new ComponentInfo("a", 100L), new ComponentInfo("b", 300L))))
+                .setComponents(new ArrayList<>(List.of(new ComponentInfo("a", 100L, 10), new ComponentInfo("b", 300L, 10))))
                 .setPruneStep(0.5)
                 .setInt8(false)
                 .setRounds(2)

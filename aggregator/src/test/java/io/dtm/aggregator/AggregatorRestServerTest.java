@@ -123,7 +123,7 @@ class AggregatorRestServerTest {
 
         RankingView ranking = forwarderQueries.ranking("s1", OptionalInt.empty()).orElseThrow();
         assertEquals(new RankingView("s1", 0, 2, 1, false, ranking.updatedAtMs(),
-                List.of(new RankingView.Entry("b", "prune:0.5", 6.0, 0.25, 6.0, 6.0, 0.0, 4, true))), ranking);
+                List.of(new RankingView.Entry("b", "prune:0.5", 0.5, 8.0, 6.0, 0.25, 6.0, 6.0, 0.0, 4, true))), ranking);
         ScheduleView schedule = forwarderQueries.schedule("s1").orElseThrow();
         assertEquals(new ScheduleView("s1", 2, 0, List.of(), List.of(), false, ""), schedule);
         assertEquals(Optional.empty(), forwarderQueries.schedule("nope"));

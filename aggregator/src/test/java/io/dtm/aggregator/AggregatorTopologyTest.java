@@ -151,8 +151,8 @@ class AggregatorTopologyTest {
 
     @Test
     void tiesAreRankedBySdtmThenNameAndTheWinnerIsCommitted() {
-        SweepRequest sweep = sweep().setComponents(new ArrayList<>(List.of(new ComponentInfo("c", 100L),
-                new ComponentInfo("b", 100L), new ComponentInfo("a", 100L)))).build();
+        SweepRequest sweep = sweep().setComponents(new ArrayList<>(List.of(new ComponentInfo("c", 100L, 10),
+                new ComponentInfo("b", 100L, 10), new ComponentInfo("a", 100L, 10)))).build();
         agg.start(sweep);
         List<ComponentTrial> round0 = TrialPlanner.candidates(sweep, 0, List.of());
         // Every candidate has FDTM 6; a has the highest SDTM, b and c tie completely.
@@ -336,7 +336,7 @@ class AggregatorTopologyTest {
 
     @Test
     void noActionLeftStopsTheSweep() {
-        SweepRequest sweep = sweep().setComponents(new ArrayList<>(List.of(new ComponentInfo("a", 100L))))
+        SweepRequest sweep = sweep().setComponents(new ArrayList<>(List.of(new ComponentInfo("a", 100L, 10))))
                 .setPruneStep(0).setInt8(true).setRounds(5).build();
         agg.start(sweep);
         List<ComponentTrial> round0 = TrialPlanner.candidates(sweep, 0, List.of());
@@ -371,6 +371,37 @@ class AggregatorTopologyTest {
                 step.getCommitted());
         assertEquals(1.0, step.getInt8Share());
         assertEquals(0.0, step.getOverallSparsity());
+    }
+
+    /**
+     * Kinds: every fitting kind of every component is ranked with its sparsity and bits per weight, the committed one's
+     * bits reach the step, and with chain the next round quantizes what was zeroed.
+     */
+    @Test
+    void kindsAreRankedWithTheirFootprintAndChainedInTheNextRound() {
+        SweepRequest sweep = sweep().setComponents(new ArrayList<>(List.of(new ComponentInfo("a", 100L, 10),
+                        new ComponentInfo("b", 300L, 20))))
+                .setKinds(new ArrayList<>(List.of("nm:2:4", "int4g:5", "wanda"))).setChain(true).build();
+        agg.start(sweep);
+        List<ComponentTrial> round0 = TrialPlanner.candidates(sweep, 0, List.of());
+        int fdt = 1;
+        for (String candidate : List.of("a int4g:5", "a wanda:0.5", "b int4g:5", "b wanda:0.5", "b nm:2:4")) {
+            agg.reportTrial(round0.stream().filter(t -> candidate.equals(t.getComponent() + " " + t.getCompression()))
+                    .toList(), fdt++);
+        }
+        RankingUpdate ranked = last(agg.rankings.readValuesToList());
+        assertTrue(ranked.getDecided());
+        assertEquals(List.of("b nm:2:4 0.5 8.0", "b wanda:0.5 0.5 8.0", "b int4g:5 0.0 7.2", "a wanda:0.5 0.5 8.0",
+                        "a int4g:5 0.0 7.2"),
+                ranked.getEntries().stream().map(e -> e.getComponent() + " " + e.getCompression() + " "
+                        + e.getSparsity() + " " + e.getBitsPerWeight()).toList());
+        agg.reportTrial(agg.trials.readValuesToList(), 7);
+        ScheduleStep step = agg.steps.readValue();
+        assertEquals(List.of(new ScheduleEntry("b", "nm:2:4")), step.getSchedule());
+        assertEquals(150.0 / 400, step.getOverallSparsity());
+        assertEquals((100 * 16 + 300 * 8) / 400.0, step.getBitsPerWeight());
+        assertEquals(List.of("a int4g:5", "a wanda:0.5", "b nm:2:4+int4g:5"), agg.trials.readValuesToList().stream()
+                .map(t -> t.getComponent() + " " + t.getCompression()).distinct().toList());
     }
 
     /** Scores candidate a with {@code fdtA} and b with {@code fdtB}, measures the schedule at 8; returns the step. */

@@ -31,6 +31,11 @@ final class ApplyCommand implements Callable<Integer> {
                     + " float32 is exact).")
     String dtype;
 
+    @Option(names = "--format", defaultValue = "dequantized",
+            description = "dequantized (every matrix dense, any loader runs it) or compressed-tensors (int4g and int8"
+                    + " packed, nm:2:4 as a bitmask, the format vLLM reads) (default: ${DEFAULT-VALUE}).")
+    String format;
+
     @Option(names = "--prompts",
             description = "Prompt file whose teacher-forced positions give Wanda its input norms (a schedule with wanda:s needs it).")
     Path prompts;
@@ -44,6 +49,12 @@ final class ApplyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        CheckpointExport.Format stored = switch (format) {
+            case "dequantized" -> CheckpointExport.Format.DEQUANTIZED;
+            case "compressed-tensors" -> CheckpointExport.Format.COMPRESSED_TENSORS;
+            default -> throw new IllegalArgumentException("--format must be dequantized or compressed-tensors, got '"
+                    + format + "'");
+        };
         Trial trial = ScheduleFile.read(schedule);
         boolean weighted = trial.changes().values().stream().anyMatch(c -> c.needsActivations());
         if (weighted && prompts == null) {
@@ -53,9 +64,10 @@ final class ApplyCommand implements Callable<Integer> {
         try (DivergenceEngine e = DivergenceEngine.load(model,
                 new EngineOptions(device, "float32", 64, EngineOptions.DEFAULT_CACHE_BUDGET));
              PromptSet set = weighted ? e.prepare(Prompts.read(prompts), tokens, DivergenceEngine.Progress.NONE) : null) {
-            CheckpointExport.Summary s = CheckpointExport.write(e, trial, out, dtype, set);
-            System.out.printf(Locale.ROOT, "apply: %d of %d tensors compressed, %d files, %.1f MB of %s weights in %s%n",
-                    s.compressed(), s.tensors(), s.files(), s.bytes() / 1e6, s.dtype(), s.out());
+            CheckpointExport.Summary s = CheckpointExport.write(e, trial, out, dtype, set, stored);
+            s.notes().forEach(n -> System.out.println("  " + n));
+            System.out.printf(Locale.ROOT, "apply: %d matrices compressed, %d tensors, %d files, %.1f MB of %s weights,"
+                    + " %s, in %s%n", s.compressed(), s.tensors(), s.files(), s.bytes() / 1e6, s.dtype(), format, s.out());
         }
         return 0;
     }

@@ -78,6 +78,7 @@ final class DemoCommand implements Callable<Integer>, JvmSetup {
             SweepPublisher.Summary published = pipeline.publish(request);
             System.out.printf("sweep %s: %d trials in %d shards for %s%n", published.sweepId(),
                     published.trials(), published.shards(), target ? "iteration 1 and the 2 baselines" : "round 0");
+            published.notPlanned().forEach(n -> System.out.println("  never planned: " + n));
             ScheduleView schedule = pipeline.follow(request.getSweepId(), Duration.ofMinutes(timeoutMinutes),
                     target ? DemoReport.progress(System.out, round -> "iteration " + (round + 1))
                             : DemoReport.progress(System.out));
@@ -88,7 +89,7 @@ final class DemoCommand implements Callable<Integer>, JvmSetup {
             if (target) {
                 AllocationReport.print(System.out, request, schedule);
             } else {
-                DemoReport.print(System.out, rankings, schedule);
+                DemoReport.print(System.out, request, rankings, schedule);
             }
             System.out.printf(Locale.ROOT, "demo wall time %.1f s; workers' own scoring time %.1f s (sum over trial shards)%n",
                     wall, scoring.toMillis() / 1000.0);

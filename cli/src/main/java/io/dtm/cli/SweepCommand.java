@@ -31,6 +31,7 @@ final class SweepCommand {
                                 + " baselines%n", summary.sweepId(), summary.trials(), summary.shards(),
                         request.getAllocation().getIterations());
             }
+            summary.notPlanned().forEach(n -> System.out.println("  never planned: " + n));
             return 0;
         }
     }

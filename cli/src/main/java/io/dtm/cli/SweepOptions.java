@@ -1,6 +1,7 @@
 package io.dtm.cli;
 
 import io.dtm.engine.LlamaConfig;
+import io.dtm.engine.ModelFiles;
 import io.dtm.planner.SweepRequests;
 import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.avro.ComponentInfo;
@@ -35,8 +36,16 @@ final class SweepOptions {
     @Option(names = "--prune-step", defaultValue = "0.1", description = "Sparsity added per prune action; 0: none (default: ${DEFAULT-VALUE}).")
     double pruneStep;
 
-    @Option(names = "--int8", description = "Offer int8_rowwise as an action too.")
+    @Option(names = "--int8", description = "Offer int8_rowwise as an action too (without --kinds).")
     boolean int8;
+
+    @Option(names = "--kinds", split = ",",
+            description = "The compressions each component may take: prune, wanda (both stepped by --prune-step),"
+                    + " nm:N:M, int4g:G, int8_rowwise (default: prune, and int8_rowwise with --int8).")
+    List<String> kinds = new ArrayList<>();
+
+    @Option(names = "--chain", description = "A component that zeroes (prune, wanda, nm) may still quantize (int8, int4g) and the other way round.")
+    boolean chain;
 
     @Option(names = "--rounds", defaultValue = "3", description = "Greedy rounds (default: ${DEFAULT-VALUE}).")
     int rounds;
@@ -65,13 +74,14 @@ final class SweepOptions {
         return model != null ? model : Launcher.home().resolve("models/brown-llama-8m");
     }
 
-    /** The model's components whose names match {@code regex}, with their parameter counts. */
+    /** The model's components whose names match {@code regex}, with their parameter counts and input widths. */
     static List<ComponentInfo> components(LlamaConfig config, String regex) {
         Pattern pattern = Pattern.compile(regex);
         List<ComponentInfo> selected = new ArrayList<>();
         for (String name : config.componentNames()) {
             if (pattern.matcher(name).matches()) {
-                selected.add(new ComponentInfo(name, config.parameters(name)));
+                long[] shape = config.shapeOf(name);
+                selected.add(new ComponentInfo(name, shape[0] * shape[1], (int) shape[1]));
             }
         }
         return selected;
@@ -98,11 +108,13 @@ final class SweepOptions {
         List<String> promptList = prompts != null ? Prompts.read(prompts) : Prompts.demo();
         String id = sweepId != null ? sweepId : "sweep-" + Long.toString(System.currentTimeMillis(), 36);
         String published = modelName != null ? modelName : dir.toString();
+        int sourceBits = ModelFiles.resolve(dir, null).weightBits();
         SweepRequest sweep = SweepRequest.newBuilder()
                 .setSweepId(id).setModel(published)
                 .setPromptSetId(TrialPlanner.promptSetId(published, tokens, promptList))
                 .setPrompts(promptList).setTokens(tokens).setComponentRegex(components).setComponents(selected)
-                .setPruneStep(pruneStep).setInt8(int8).setRounds(rounds).setCommitRule(commit).setFdtmFloor(floor)
+                .setPruneStep(pruneStep).setInt8(int8).setKinds(new ArrayList<>(kinds)).setChain(chain)
+                .setSourceBits(sourceBits).setRounds(rounds).setCommitRule(commit).setFdtmFloor(floor)
                 .setTargetSparsity(targetSparsity).setShardSize(shardSize).setCreatedAtMs(System.currentTimeMillis())
                 .build();
         sweep.setAllocation(allocation.request(defaultText));

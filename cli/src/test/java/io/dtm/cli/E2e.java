@@ -329,8 +329,8 @@ final class E2e {
     }
 
     static RankingView.Entry view(RankingEntry e) {
-        return new RankingView.Entry(e.getComponent(), e.getCompression(), e.getFdtm(), e.getSdtm(), e.getFdtMedian(),
-                e.getFdtP10(), e.getShareAtN(), e.getPrompts(), e.getComplete());
+        return new RankingView.Entry(e.getComponent(), e.getCompression(), e.getSparsity(), e.getBitsPerWeight(),
+                e.getFdtm(), e.getSdtm(), e.getFdtMedian(), e.getFdtP10(), e.getShareAtN(), e.getPrompts(), e.getComplete());
     }
 
     static ScheduleView.Step view(ScheduleStep s) {

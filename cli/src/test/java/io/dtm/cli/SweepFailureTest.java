@@ -32,7 +32,7 @@ class SweepFailureTest {
     void aSweepNamingAComponentTheModelLacksFailsAndTheApiSaysWhy() throws Exception {
         SweepRequest valid = E2e.sweep("failing-sweep", E2e.prompts(E2e.PROMPTS), 2);
         List<ComponentInfo> components = new ArrayList<>(valid.getComponents());
-        components.add(new ComponentInfo("model.layers.7.mlp.up_proj", 11264L)); // the tiny model has 2 layers
+        components.add(new ComponentInfo("model.layers.7.mlp.up_proj", 11264L, 64)); // the tiny model has 2 layers
         SweepRequest sweep = SweepRequest.newBuilder(valid).setComponents(components).build();
         Path stateDir = Files.createTempDirectory("dtm-failing-sweep");
         try (EmbeddedCluster cluster = EmbeddedCluster.start(null);

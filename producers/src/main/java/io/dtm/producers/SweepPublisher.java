@@ -1,7 +1,8 @@
 package io.dtm.producers;
 
-import io.dtm.planner.SweepRequests;
 import io.dtm.planner.Rounds;
+import io.dtm.planner.SweepRequests;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.schemas.Topics;
 import io.dtm.schemas.avro.ComponentTrial;
 import io.dtm.schemas.avro.SweepRequest;
@@ -34,8 +35,15 @@ import java.util.function.Function;
 public final class SweepPublisher {
     private static final Logger log = LoggerFactory.getLogger(SweepPublisher.class);
 
-    /** What a publish wrote: {@code trials} distinct trials in {@code shards} trial records. */
-    public record Summary(String sweepId, int trials, int shards) {}
+    /**
+     * What a publish wrote: {@code trials} distinct trials in {@code shards} trial records; {@code notPlanned} names
+     * each component and kind the sweep will never try together, and why (a group that does not divide its width).
+     */
+    public record Summary(String sweepId, int trials, int shards, List<String> notPlanned) {
+        public Summary {
+            notPlanned = List.copyOf(notPlanned);
+        }
+    }
 
     private final Map<String, Object> clientProps;
     private final Serializer<SweepRequest> sweepSerializer;
@@ -111,8 +119,9 @@ public final class SweepPublisher {
             }
         }
         Summary summary = new Summary(sweepId, trials.stream().map(ComponentTrial::getTrialId).distinct().toList().size(),
-                trials.size());
-        log.info("published sweep {}: {} trials in {} shards", sweepId, summary.trials(), summary.shards());
+                trials.size(), TrialPlanner.notPlanned(sweep));
+        log.info("published sweep {}: {} first trials in {} shards{}", sweepId, summary.trials(), summary.shards(),
+                summary.notPlanned().isEmpty() ? "" : "; never planned: " + summary.notPlanned());
         return summary;
     }
 

@@ -41,7 +41,7 @@ class SweepPublisherTest {
         SweepRequest s = sweep().setInt8(true).build();
         SweepPublisher.Summary summary = publisher.publish(s);
 
-        assertEquals(new SweepPublisher.Summary("sweep-1", 6, 18), summary);
+        assertEquals(new SweepPublisher.Summary("sweep-1", 6, 18, List.of()), summary);
         assertTrue(producer.transactionCommitted());
         assertEquals(1, producer.commitCount());
         List<ProducerRecord<String, byte[]>> sent = producer.history();
@@ -59,6 +59,16 @@ class SweepPublisherTest {
             assertEquals(Topics.shardKey(trial.getTrialId(), trial.getShard()), record.key());
             assertEquals(expected.get(i), trial);
         }
+    }
+
+    @Test
+    void theSummaryNamesWhatIsNeverPlannedAndWhy() {
+        SweepRequest s = sweep().setKinds(new ArrayList<>(List.of("prune", "nm:2:4"))).build();
+        SweepPublisher.Summary summary = publisher.publish(s);
+        assertEquals(3, summary.trials(), "prune for each of a, b, c; nm:2:4 fits none of their 10 columns");
+        assertEquals(List.of("a nm:2:4: 10 input columns are not a multiple of 4",
+                "b nm:2:4: 10 input columns are not a multiple of 4", "c nm:2:4: 10 input columns are not a multiple of 4"),
+                summary.notPlanned());
     }
 
     @Test

@@ -1,7 +1,8 @@
 package io.dtm.engine;
 
-import com.fasterxml.jackson.databind.JsonNode;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -11,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -29,18 +31,41 @@ public final class CheckpointExport {
     /** Output dtypes by the name config.json gives them, and their safetensors names. */
     private static final Map<String, String> DTYPES = Map.of("float32", "F32", "bfloat16", "BF16", "float16", "F16");
 
-    /** What was written. */
-    public record Summary(Path out, int files, int tensors, int compressed, long bytes, String dtype) {}
+    /** How scheduled matrices are stored. */
+    public enum Format {
+        /** Every matrix dense, its compression applied and dequantized: any loader runs it. */
+        DEQUANTIZED,
+        /** int4g and int8 packed, nm:2:4 as a bitmask, as {@link CompressedTensors} describes; the rest dense. */
+        COMPRESSED_TENSORS
+    }
+
+    /**
+     * What was written; {@code notes} name each matrix stored otherwise than its compression's format (see
+     * {@link CompressedTensors#plan}).
+     */
+    public record Summary(Path out, int files, int tensors, int compressed, long bytes, String dtype,
+                          List<String> notes) {
+        public Summary {
+            notes = List.copyOf(notes);
+        }
+    }
 
     private CheckpointExport() {}
 
-    /**
-     * Writes {@code schedule}'s model to {@code out} (which must not exist, or be empty) in {@code dtype} (null: the
-     * source's). The engine must compute in float32, so that compressions see the exact source weights; {@code prompts}
-     * gives activation-weighted compressions (Wanda) their input norms, null if the schedule has none.
-     */
+    /** {@link #write(DivergenceEngine, Trial, Path, String, PromptSet, Format)} dequantized. */
     public static Summary write(DivergenceEngine engine, Trial schedule, Path out, String dtype, PromptSet prompts)
             throws IOException {
+        return write(engine, schedule, out, dtype, prompts, Format.DEQUANTIZED);
+    }
+
+    /**
+     * Writes {@code schedule}'s model to {@code out} (which must not exist, or be empty) in {@code dtype} (null: the
+     * source's), its matrices stored as {@code format} says. The engine must compute in float32, so that compressions
+     * see the exact source weights; {@code prompts} gives activation-weighted compressions (Wanda) their input norms,
+     * null if the schedule has none.
+     */
+    public static Summary write(DivergenceEngine engine, Trial schedule, Path out, String dtype, PromptSet prompts,
+                                Format format) throws IOException {
         if (!engine.dtypeName().equals("float32")) {
             throw new IllegalArgumentException("apply needs an engine computing in float32 (the exact weights), not "
                     + engine.dtypeName());
@@ -62,37 +87,72 @@ public final class CheckpointExport {
             }
         }
         Files.createDirectories(out);
-        String sourceDtype = sourceDtype(files);
+        String sourceDtype = files.weightDtype();
         String target = dtype == null ? sourceDtype : DTYPES.get(dtype);
         Map<String, float[]> weights = engine.compressedWeights(schedule, prompts);
-        int copied = copyOtherFiles(files, out, dtypeName(target));
+        LlamaConfig config = engine.config();
+        CompressedTensors.Plan plan = format == Format.COMPRESSED_TENSORS
+                ? CompressedTensors.plan(schedule.changes(), config.numLayers())
+                : new CompressedTensors.Plan(Map.of(), List.of());
+        ObjectMapper json = new ObjectMapper();
+        int copied = copyOtherFiles(files, out, dtypeName(target),
+                CompressedTensors.config(json, plan, linear(config), sparse24Zeros(plan, weights, config)));
         int tensors = 0;
         int compressed = 0;
         long total = 0;
         Map<String, String> weightMap = new LinkedHashMap<>();
         for (Path shard : files.shards().keySet()) {
             try (SafeTensors source = new SafeTensors(shard)) {
-                Map<String, byte[]> replaced = new LinkedHashMap<>();
-                for (String name : source.entries().keySet()) {
+                Map<String, List<CompressedTensors.Tensor>> replaced = new LinkedHashMap<>();
+                for (Map.Entry<String, SafeTensors.Entry> e : source.entries().entrySet()) {
+                    String name = e.getKey();
                     String component = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
                     if (component != null && weights.containsKey(component)) {
-                        replaced.put(name, encode(weights.get(component), target));
+                        long[] shape = e.getValue().shape();
+                        replaced.put(name, CompressedTensors.encode(component,
+                                plan.layouts().getOrDefault(component, new CompressedTensors.Dense()),
+                                weights.get(component), (int) shape[0], (int) shape[1], target));
                         compressed++;
                     }
                 }
                 total += writeShard(source, out.resolve(shard.getFileName()), target, replaced);
-                tensors += source.entries().size();
-                source.entries().keySet().forEach(n -> weightMap.put(n, shard.getFileName().toString()));
+                for (String name : source.entries().keySet()) {
+                    List<String> written = replaced.containsKey(name)
+                            ? replaced.get(name).stream().map(CompressedTensors.Tensor::name).toList() : List.of(name);
+                    written.forEach(n -> weightMap.put(n, shard.getFileName().toString()));
+                    tensors += written.size();
+                }
             }
         }
         if (files.index() != null) {
-            ObjectMapper json = new ObjectMapper();
             ObjectNode index = (ObjectNode) json.readTree(files.index().toFile());
             index.withObject("/metadata").put("total_size", total);
+            index.set("weight_map", json.valueToTree(weightMap));
             json.writerWithDefaultPrettyPrinter().writeValue(out.resolve(files.index().getFileName()).toFile(), index);
         }
         return new Summary(out, copied + files.shards().size() + (files.index() == null ? 0 : 1), tensors, compressed,
-                total, dtypeName(target));
+                total, dtypeName(target), plan.notes());
+    }
+
+    /** Every linear module of the model as compressed-tensors names them: the decoder's components and lm_head. */
+    private static List<String> linear(LlamaConfig config) {
+        List<String> all = new ArrayList<>(config.componentNames());
+        all.add(ModelWeights.LM_HEAD);
+        return all;
+    }
+
+    /** The zeros of the matrices stored 2:4 sparse, over all decoder components' parameters. */
+    private static double sparse24Zeros(CompressedTensors.Plan plan, Map<String, float[]> weights, LlamaConfig config) {
+        long zeros = 0;
+        for (Map.Entry<String, CompressedTensors.Layout> e : plan.layouts().entrySet()) {
+            if (e.getValue() instanceof CompressedTensors.Sparse24) {
+                for (float v : weights.get(e.getKey())) {
+                    zeros += v == 0 ? 1 : 0;
+                }
+            }
+        }
+        long params = config.componentNames().stream().mapToLong(config::parameters).sum();
+        return (double) zeros / params;
     }
 
     private static boolean isNotEmpty(Path dir) throws IOException {
@@ -101,22 +161,17 @@ public final class CheckpointExport {
         }
     }
 
-    /** The float dtype the source stores its weights in (the first floating-point tensor's). */
-    private static String sourceDtype(ModelFiles files) throws IOException {
-        try (SafeTensors first = new SafeTensors(files.shards().keySet().iterator().next())) {
-            return first.entries().values().stream().map(SafeTensors.Entry::dtype)
-                    .filter(DTYPES::containsValue).findFirst()
-                    .orElseThrow(() -> new IOException(first.file() + " holds no F32, BF16 or F16 tensor"));
-        }
-    }
-
     private static String dtypeName(String safetensorsDtype) {
         return DTYPES.entrySet().stream().filter(e -> e.getValue().equals(safetensorsDtype)).findFirst()
                 .orElseThrow().getKey();
     }
 
-    /** Copies config, tokenizer and every other file that is not weights; config.json gets the output dtype. */
-    private static int copyOtherFiles(ModelFiles files, Path out, String dtype) throws IOException {
+    /**
+     * Copies config, tokenizer and every other file that is not weights; config.json gets the output dtype and, when
+     * not null, {@code quantization} as its {@code quantization_config}.
+     */
+    private static int copyOtherFiles(ModelFiles files, Path out, String dtype, ObjectNode quantization)
+            throws IOException {
         int copied = 0;
         try (Stream<Path> all = Files.list(files.dir())) {
             for (Path f : all.filter(Files::isRegularFile).toList()) {
@@ -137,6 +192,9 @@ public final class CheckpointExport {
                     if (!named) {
                         config.put("torch_dtype", dtype);
                     }
+                    if (quantization != null) {
+                        config.set("quantization_config", quantization);
+                    }
                     json.writerWithDefaultPrettyPrinter().writeValue(out.resolve(name).toFile(), config);
                 } else {
                     Files.copy(f, out.resolve(name));
@@ -148,25 +206,27 @@ public final class CheckpointExport {
     }
 
     /**
-     * Writes one shard with the source's tensors in the source's order: {@code replaced} ones as given, the others the
-     * source's bytes (converted when the dtype changes). Returns the tensor bytes written.
+     * Writes one shard with the source's tensors in the source's order: a {@code replaced} one as the tensors given for
+     * it, the others the source's bytes (converted when the dtype changes). Returns the tensor bytes written.
      */
-    private static long writeShard(SafeTensors source, Path file, String dtype, Map<String, byte[]> replaced)
-            throws IOException {
+    private static long writeShard(SafeTensors source, Path file, String dtype,
+                                   Map<String, List<CompressedTensors.Tensor>> replaced) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode header = json.createObjectNode();
         header.putObject("__metadata__").put("format", "pt");
         long offset = 0;
         for (Map.Entry<String, SafeTensors.Entry> e : source.entries().entrySet()) {
+            if (replaced.containsKey(e.getKey())) {
+                for (CompressedTensors.Tensor written : replaced.get(e.getKey())) {
+                    offset = describe(header, written.name(), written.dtype(), written.shape(), offset,
+                            written.bytes().length);
+                }
+                continue;
+            }
             SafeTensors.Entry entry = e.getValue();
             boolean converts = DTYPES.containsValue(entry.dtype());
             long bytes = converts ? entry.numel() * width(dtype) : entry.end() - entry.begin();
-            ObjectNode t = header.putObject(e.getKey());
-            t.put("dtype", converts ? dtype : entry.dtype());
-            JsonNode shape = json.valueToTree(entry.shape());
-            t.set("shape", shape);
-            t.putArray("data_offsets").add(offset).add(offset + bytes);
-            offset += bytes;
+            offset = describe(header, e.getKey(), converts ? dtype : entry.dtype(), entry.shape(), offset, bytes);
         }
         byte[] text = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
         int padded = (text.length + 7) / 8 * 8; // the format pads the header with spaces to 8 bytes
@@ -181,7 +241,9 @@ public final class CheckpointExport {
                 String name = e.getKey();
                 SafeTensors.Entry entry = e.getValue();
                 if (replaced.containsKey(name)) {
-                    write(ch, ByteBuffer.wrap(replaced.get(name)));
+                    for (CompressedTensors.Tensor written : replaced.get(name)) {
+                        write(ch, ByteBuffer.wrap(written.bytes()));
+                    }
                 } else if (!DTYPES.containsValue(entry.dtype()) || entry.dtype().equals(dtype)) {
                     source.copyRaw(name, ch);
                 } else {
@@ -190,6 +252,18 @@ public final class CheckpointExport {
             }
         }
         return offset;
+    }
+
+    /** Adds a tensor to a safetensors header at {@code offset}; returns the offset after it. */
+    private static long describe(ObjectNode header, String name, String dtype, long[] shape, long offset, long bytes) {
+        ObjectNode t = header.putObject(name);
+        t.put("dtype", dtype);
+        ArrayNode dims = t.putArray("shape");
+        for (long d : shape) {
+            dims.add(d);
+        }
+        t.putArray("data_offsets").add(offset).add(offset + bytes);
+        return offset + bytes;
     }
 
     /** A tensor widened to float32 and encoded in {@code dtype}, a chunk at a time. */

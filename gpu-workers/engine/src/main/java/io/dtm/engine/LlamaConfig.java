@@ -122,11 +122,16 @@ public record LlamaConfig(
 
     /** Parameter count of a component named in full, e.g. {@code model.layers.3.mlp.up_proj}. */
     public long parameters(String component) {
+        long[] shape = shapeOf(component);
+        return shape[0] * shape[1];
+    }
+
+    /** The weight shape {@code [out, in]} of a component named in full. */
+    public long[] shapeOf(String component) {
         if (!component.startsWith("model.layers.") || component.indexOf('.', "model.layers.".length()) < 0) {
             throw new IllegalArgumentException("unknown component '" + component + "'");
         }
-        long[] shape = componentShape(component.substring(component.indexOf('.', "model.layers.".length()) + 1));
-        return shape[0] * shape[1];
+        return componentShape(component.substring(component.indexOf('.', "model.layers.".length()) + 1));
     }
 
     /** The weight shape {@code [out, in]} of a component. */

@@ -136,6 +136,20 @@ public final class ModelFiles {
         return shards;
     }
 
+    /** The safetensors dtype the weights are stored in: the first F32, BF16 or F16 tensor's. */
+    String weightDtype() throws IOException {
+        try (SafeTensors first = new SafeTensors(shards.keySet().iterator().next())) {
+            return first.entries().values().stream().map(SafeTensors.Entry::dtype)
+                    .filter(d -> d.equals("F32") || d.equals("BF16") || d.equals("F16")).findFirst()
+                    .orElseThrow(() -> new IOException(first.file() + " holds no F32, BF16 or F16 tensor"));
+        }
+    }
+
+    /** Bits per stored weight value: 32 for float32, 16 for bfloat16 and float16. */
+    public int weightBits() throws IOException {
+        return weightDtype().equals("F32") ? 32 : 16;
+    }
+
     /**
      * A content digest of the model: SHA-256 over {@code config.json}, the tokenizer and every weight file in name
      * order, so that the same bytes anywhere give the same id and a model changed in place gets a new one. Weight

@@ -1,5 +1,6 @@
 package io.dtm.planner;
 
+import io.dtm.schemas.CompressionSpec;
 import io.dtm.schemas.DivergenceSummary;
 import io.dtm.schemas.avro.RankingEntry;
 
@@ -22,11 +23,18 @@ public final class Ranking {
                     .thenComparing(RankingEntry::getComponent)
                     .thenComparing(RankingEntry::getCompression);
 
-    /** A ranking entry for one candidate trial from the summary of the prompts scored so far. */
-    public static RankingEntry entry(String component, String compression, DivergenceSummary summary, boolean complete) {
+    /**
+     * A ranking entry for one candidate trial from the summary of the prompts scored so far, with the component's
+     * {@link Footprint} under the candidate's compression, its untouched values at {@code sourceBits}.
+     */
+    public static RankingEntry entry(String component, String compression, int sourceBits, DivergenceSummary summary,
+                                     boolean complete) {
+        Footprint footprint = Footprint.of(CompressionSpec.parse(compression), sourceBits);
         return RankingEntry.newBuilder()
                 .setComponent(component)
                 .setCompression(compression)
+                .setSparsity(footprint.sparsity())
+                .setBitsPerWeight(footprint.bitsPerWeight())
                 .setFdtm(summary.fdtm())
                 .setSdtm(summary.sdtm())
                 .setFdtMedian(summary.fdtMedian())

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
@@ -172,45 +173,39 @@ public final class Rounds {
     }
 
     /**
-     * A step's committed entries and schedule, and the schedule's shares of the components' parameters: zeroed
-     * ({@code overallSparsity}) and in int8. Measurements and the stop are filled in later.
+     * A step's committed entries and schedule, the schedule's {@link Footprint} over the components' parameters (each
+     * compression counting the zeros it is meant to leave) and their share in int8. Measurements and the stop are
+     * filled in later.
      */
     static ScheduleStep step(SweepRequest sweep, int round, List<ScheduleEntry> committed,
                              List<ScheduleEntry> schedule) {
-        Shares shares = Shares.of(sweep, schedule);
+        Footprint footprint = Footprint.of(sweep, schedule);
         return ScheduleStep.newBuilder()
                 .setSweepId(sweep.getSweepId())
                 .setRound(round)
                 .setCommitted(new ArrayList<>(committed))
                 .setSchedule(new ArrayList<>(schedule))
-                .setOverallSparsity(shares.zeroed())
-                .setInt8Share(shares.int8())
+                .setOverallSparsity(footprint.sparsity())
+                .setInt8Share(int8Share(sweep, schedule))
+                .setBitsPerWeight(footprint.bitsPerWeight())
                 .build();
     }
 
     /** The share of the sweep's component parameters {@code schedule} zeroes. */
     static double overallSparsity(SweepRequest sweep, List<ScheduleEntry> schedule) {
-        return Shares.of(sweep, schedule).zeroed();
+        return Footprint.of(sweep, schedule).sparsity();
     }
 
-    /** Shares of the sweep's component parameters: zeroed (each compression counting the zeros it is meant to leave), in int8. */
-    private record Shares(double zeroed, double int8) {
-        static Shares of(SweepRequest sweep, List<ScheduleEntry> schedule) {
-            Map<String, CompressionSpec> applied = schedule.stream().collect(
-                    Collectors.toMap(ScheduleEntry::getComponent, e -> CompressionSpec.parse(e.getCompression())));
-            double params = 0;
-            double zeroed = 0;
-            double int8 = 0;
-            for (ComponentInfo component : sweep.getComponents()) {
-                CompressionSpec spec = applied.get(component.getName());
-                params += component.getParams();
-                if (spec != null) {
-                    zeroed += spec.zeroShare() * component.getParams();
-                    int8 += spec.isInt8() ? component.getParams() : 0;
-                }
-            }
-            return new Shares(zeroed / params, int8 / params);
+    private static double int8Share(SweepRequest sweep, List<ScheduleEntry> schedule) {
+        Set<String> int8 = schedule.stream().filter(e -> CompressionSpec.parse(e.getCompression()).isInt8())
+                .map(ScheduleEntry::getComponent).collect(Collectors.toSet());
+        double params = 0;
+        double quantized = 0;
+        for (ComponentInfo component : sweep.getComponents()) {
+            params += component.getParams();
+            quantized += int8.contains(component.getName()) ? component.getParams() : 0;
         }
+        return quantized / params;
     }
 
     /** The schedule a round starts from: what the previous round ended with. */

@@ -58,6 +58,10 @@ public final class SweepRequests {
         if (!(step == 0 || (step >= MIN_PRUNE_STEP && step <= 1))) {
             problems.add("pruneStep must be 0 (no pruning) or within [" + MIN_PRUNE_STEP + ", 1], got " + step);
         }
+        problems.addAll(kindProblems(sweep));
+        if (sweep.getSourceBits() < 1 || sweep.getSourceBits() > 64) {
+            problems.add("sourceBits must be within [1, 64], got " + sweep.getSourceBits());
+        }
         if (sweep.getRounds() < 1) {
             problems.add("rounds must be >= 1, got " + sweep.getRounds());
         }
@@ -78,7 +82,9 @@ public final class SweepRequests {
         if (sweep.getAllocation() != null) {
             problems.addAll(allocationProblems(sweep));
         } else if (problems.isEmpty() && TrialPlanner.actions(sweep, List.of()).isEmpty()) {
-            problems.add("no action is possible: pruneStep is 0 and int8 is false");
+            problems.add(sweep.getKinds().isEmpty() ? "no action is possible: pruneStep is 0 and int8 is false"
+                    : "no action is possible: no kind fits any component (" + String.join("; ",
+                    TrialPlanner.notPlanned(sweep)) + ")");
         }
         return problems;
     }
@@ -102,6 +108,10 @@ public final class SweepRequests {
             problems.add("allocation.text has no line to score: every one of its " + allocation.getText().size()
                     + " lines is blank");
         }
+        if (!sweep.getKinds().isEmpty() || sweep.getChain()) {
+            problems.add("kinds and chain (--kinds, --chain) do not apply to a target allocation: it allocates"
+                    + " prune(s) sparsity (dtm-spec \"Target allocation\")");
+        }
         if (allocation.getTextWindow() < 2) {
             problems.add("allocation.textWindow must be >= 2 (a window predicts its tokens after the first), got "
                     + allocation.getTextWindow());
@@ -122,6 +132,47 @@ public final class SweepRequests {
         }
     }
 
+    /**
+     * {@code kinds} must parse, each once, and not conflict with the options they generalise: {@code int8} (list
+     * int8_rowwise instead) and a prune step of 0 (prune and wanda step by it). Kinds that group input columns need
+     * every component's width.
+     */
+    private static List<String> kindProblems(SweepRequest sweep) {
+        List<String> problems = new ArrayList<>();
+        if (sweep.getKinds().isEmpty()) {
+            return problems;
+        }
+        Set<String> seen = new HashSet<>();
+        boolean stepped = false;
+        boolean grouped = false;
+        for (String text : sweep.getKinds()) {
+            try {
+                Kind kind = Kind.parse(text);
+                if (!seen.add(kind.text())) {
+                    problems.add("kinds lists " + kind.text() + " twice");
+                }
+                stepped |= kind instanceof Kind.Stepped;
+                grouped |= kind.group() > 1;
+            } catch (IllegalArgumentException e) {
+                problems.add("kinds: " + e.getMessage());
+            }
+        }
+        if (sweep.getInt8()) {
+            problems.add("int8 and kinds conflict (--int8, --kinds): int8 is the form without kinds; list int8_rowwise"
+                    + " in kinds instead");
+        }
+        if (stepped && sweep.getPruneStep() == 0) {
+            problems.add("kinds prune and wanda step by pruneStep (--prune-step), which is 0");
+        }
+        List<ComponentInfo> components = sweep.getComponents() == null ? List.of() : sweep.getComponents();
+        for (int i = 0; grouped && i < components.size(); i++) {
+            if (components.get(i).getColumns() < 1) {
+                problems.add("components[" + i + "].columns must be >= 1: nm and int4g kinds need the input width");
+            }
+        }
+        return problems;
+    }
+
     private static List<String> componentProblems(List<ComponentInfo> components) {
         List<String> problems = new ArrayList<>();
         if (components == null || components.isEmpty()) {
@@ -138,6 +189,10 @@ public final class SweepRequests {
             }
             if (c.getParams() < 1) {
                 problems.add("components[" + i + "].params must be >= 1 (sparsity is weighted by it), got " + c.getParams());
+            }
+            if (c.getColumns() < 0 || (c.getColumns() > 0 && c.getParams() % c.getColumns() != 0)) {
+                problems.add("components[" + i + "].columns " + c.getColumns() + " does not divide its "
+                        + c.getParams() + " params");
             }
         }
         return problems;

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 
 /**
@@ -30,26 +31,89 @@ public final class TrialPlanner {
     static final double SPARSITY_SLACK = 1e-9;
 
     /**
-     * Each component's next action on top of {@code schedule}, in the sweep's component order: the next prune step
-     * (while the sparsity stays within 1.0) unless the component is already int8, and int8 if the sweep offers it and
-     * the component is not scheduled yet.
+     * Each component's next actions on top of {@code schedule}, in the sweep's component order, then its kinds' order
+     * ({@link Kind#offered}): a kind that zeroes continues the component's zeroing of that kind (the next prune or
+     * wanda step, while the sparsity stays within 1.0) or starts one if it has none; a kind that quantizes is offered
+     * once. A component zeroes and quantizes both only if the sweep chains; a kind that does not fit the component's
+     * width ({@link #notPlanned}) is never offered to it. Without {@code kinds} this is what it has always been: the
+     * next prune step unless the component is already int8, and int8 if offered and the component is not scheduled.
      */
     public static List<ScheduleEntry> actions(SweepRequest sweep, List<ScheduleEntry> schedule) {
         Map<String, CompressionSpec> applied = index(schedule);
+        List<Kind> kinds = Kind.offered(sweep);
         List<ScheduleEntry> actions = new ArrayList<>();
         for (ComponentInfo component : sweep.getComponents()) {
-            CompressionSpec current = applied.get(component.getName());
-            if (sweep.getPruneStep() > 0 && (current == null || current.isPrune())) {
-                double next = (current == null ? 0.0 : current.sparsity()) + sweep.getPruneStep();
-                if (next <= 1.0 + SPARSITY_SLACK) {
-                    actions.add(entry(component.getName(), CompressionSpec.prune(Math.min(next, 1.0))));
-                }
+            Held held = Held.of(applied.get(component.getName()));
+            if (held == null) {
+                continue;
             }
-            if (sweep.getInt8() && current == null) {
-                actions.add(entry(component.getName(), CompressionSpec.int8()));
+            for (Kind kind : kinds) {
+                if (kind.unfit(component.getColumns()).isEmpty()) {
+                    next(kind, held, sweep).ifPresent(spec -> actions.add(entry(component.getName(), spec)));
+                }
             }
         }
         return actions;
+    }
+
+    /** Each component and kind the sweep never plans together, with the reason; the sweep's summary lists them. */
+    public static List<String> notPlanned(SweepRequest sweep) {
+        List<String> skipped = new ArrayList<>();
+        for (ComponentInfo component : sweep.getComponents()) {
+            for (Kind kind : Kind.offered(sweep)) {
+                kind.unfit(component.getColumns())
+                        .ifPresent(why -> skipped.add(component.getName() + " " + kind.text() + ": " + why));
+            }
+        }
+        return skipped;
+    }
+
+    /**
+     * What a component holds: at most a zeroing step, then a quantizing step (the only chains the planner makes).
+     * {@link #of} is null for any other chain, which is offered nothing.
+     */
+    private record Held(CompressionSpec.Step zeroing, CompressionSpec.Step quantizing) {
+        static Held of(CompressionSpec spec) {
+            if (spec == null) {
+                return new Held(null, null);
+            }
+            List<CompressionSpec.Step> steps = spec.steps();
+            CompressionSpec.Step first = steps.get(0);
+            boolean quantizes = first.valueBits() > 0;
+            if (steps.size() == 1) {
+                return quantizes ? new Held(null, first) : new Held(first, null);
+            }
+            return steps.size() == 2 && !quantizes && steps.get(1).valueBits() > 0 ? new Held(first, steps.get(1)) : null;
+        }
+    }
+
+    /** A component's next compression by {@code kind}, or empty when the kind has nothing more for it. */
+    private static Optional<CompressionSpec> next(Kind kind, Held held, SweepRequest sweep) {
+        double step = sweep.getPruneStep();
+        if (kind.quantizes()) {
+            // quantizing a matrix that is all zeros changes nothing
+            boolean open = held.quantizing() == null && (held.zeroing() == null
+                    || (sweep.getChain() && held.zeroing().zeroShare() < 1.0));
+            return open ? Optional.of(chain(held.zeroing(), kind.first(step))) : Optional.empty();
+        }
+        if (held.zeroing() == null) {
+            return held.quantizing() == null || sweep.getChain()
+                    ? Optional.of(chain(kind.first(step), held.quantizing())) : Optional.empty();
+        }
+        return kind.owns(held.zeroing())
+                ? kind.after(held.zeroing(), step).map(z -> chain(z, held.quantizing())) : Optional.empty();
+    }
+
+    /** Zeroing (if any), then quantizing (if any). */
+    private static CompressionSpec chain(CompressionSpec.Step zeroing, CompressionSpec.Step quantizing) {
+        List<CompressionSpec.Step> steps = new ArrayList<>(2);
+        if (zeroing != null) {
+            steps.add(zeroing);
+        }
+        if (quantizing != null) {
+            steps.add(quantizing);
+        }
+        return new CompressionSpec(steps);
     }
 
     /** Every shard of every candidate trial of {@code round}: one trial per {@link #actions action}. */

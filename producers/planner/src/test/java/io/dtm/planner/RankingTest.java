@@ -38,14 +38,14 @@ class RankingTest {
         DivergenceSummary better = DivergenceSummary.of(new int[] {8, 8}, new double[] {0.0, 0.25}, 8);
         DivergenceSummary worse = DivergenceSummary.of(new int[] {8, 8}, new double[] {0.5, 0.25}, 8);
         assertTrue(DivergenceSummary.BEST_FIRST.compare(better, worse) < 0);
-        assertTrue(Ranking.BEST_FIRST.compare(Ranking.entry("z", "prune:0.1", better, true),
-                Ranking.entry("a", "prune:0.1", worse, true)) < 0);
+        assertTrue(Ranking.BEST_FIRST.compare(Ranking.entry("z", "prune:0.1", 16, better, true),
+                Ranking.entry("a", "prune:0.1", 16, worse, true)) < 0);
     }
 
     @Test
     void entryCarriesEverySummaryFigure() {
         DivergenceSummary summary = DivergenceSummary.of(new int[] {0, 4, 8, 8}, new double[] {1.0, 0.5, 0.0, 0.0}, 8);
-        RankingEntry e = Ranking.entry("a", "int8_rowwise", summary, false);
+        RankingEntry e = Ranking.entry("a", "int8_rowwise", 16, summary, false);
         assertEquals(5.0, e.getFdtm());
         assertEquals(0.375, e.getSdtm());
         assertEquals(6.0, e.getFdtMedian());
@@ -53,6 +53,20 @@ class RankingTest {
         assertEquals(0.5, e.getShareAtN());
         assertEquals(4, e.getPrompts());
         assertEquals(false, e.getComplete());
+        assertEquals(0.0, e.getSparsity());
+        assertEquals(8.0, e.getBitsPerWeight());
+    }
+
+    @Test
+    void entryCarriesTheCandidatesSparsityAndBitsPerWeight() {
+        DivergenceSummary summary = DivergenceSummary.of(new int[] {8}, new double[] {0.0}, 8);
+        RankingEntry nm = Ranking.entry("a", "nm:2:4", 16, summary, true);
+        assertEquals(0.5, nm.getSparsity());
+        assertEquals(8.0, nm.getBitsPerWeight());
+        RankingEntry chained = Ranking.entry("a", "wanda:0.5+int4g:128", 16, summary, true);
+        assertEquals(0.5, chained.getSparsity());
+        assertEquals(0.5 * (4 + 16.0 / 128), chained.getBitsPerWeight());
+        assertEquals(16.0, Ranking.entry("a", "prune:0.5", 32, summary, true).getBitsPerWeight(), "float32 source");
     }
 
     @Test

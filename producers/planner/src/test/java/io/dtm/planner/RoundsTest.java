@@ -37,6 +37,18 @@ class RoundsTest {
     }
 
     @Test
+    void aStepReportsItsSchedulesSparsityAndBitsPerWeight() {
+        // a 100, b 300, c 600 parameters, bfloat16
+        SweepRequest s = sweep().setKinds(new java.util.ArrayList<>(List.of("nm:2:4", "int4g:5"))).setCommitRule("2")
+                .build();
+        Rounds.Decision d = Rounds.decide(s, 0, null, List.of(ranked("b", "nm:2:4", 7, 0.1), ranked("c", "int4g:5", 6, 0.1)));
+        assertEquals(0.15, d.step().getOverallSparsity(), 1e-12);
+        assertEquals((100 * 16 + 300 * 8 + 600 * 7.2) / 1000, d.step().getBitsPerWeight(), 1e-12);
+        assertEquals(0.0, Rounds.decide(s, 0, null, List.of()).step().getOverallSparsity());
+        assertEquals(16.0, Rounds.decide(s, 0, null, List.of()).step().getBitsPerWeight(), "the base model in bf16");
+    }
+
+    @Test
     void nothingAboveTheFloorStopsTheSweepWithTheScheduleItHas() {
         SweepRequest s = sweep().setFdtmFloor(6).build();
         ScheduleStep before = Rounds.measured(s, Rounds.decide(s, 0, null,

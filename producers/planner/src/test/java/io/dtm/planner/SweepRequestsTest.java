@@ -50,6 +50,39 @@ class SweepRequestsTest {
     }
 
     @Test
+    void kindsMustParseOnceAndNotConflictWithTheOptionsTheyGeneralise() {
+        assertEquals(List.of(), SweepRequests.problems(sweep().setKinds(kinds("prune", "nm:2:4", "int8")).build()));
+        List<String> problems = SweepRequests.problems(sweep().setKinds(kinds("prune", "prune", "fp8", "wanda:0.5"))
+                .setInt8(true).setPruneStep(0).build());
+        assertEquals(5, problems.size(), problems.toString());
+        assertTrue(problems.get(0).contains("prune twice"), problems.get(0));
+        assertTrue(problems.get(1).contains("unknown kind 'fp8'"), problems.get(1));
+        assertTrue(problems.get(2).contains("prune step"), problems.get(2));
+        assertTrue(problems.get(3).contains("int8 and kinds conflict"), problems.get(3));
+        assertTrue(problems.get(4).contains("pruneStep (--prune-step), which is 0"), problems.get(4));
+    }
+
+    @Test
+    void groupedKindsNeedTheComponentsWidthsAndAKindMustFitSomewhere() {
+        SweepRequest unknownWidth = sweep().setKinds(kinds("nm:2:4"))
+                .setComponents(new ArrayList<>(List.of(component("a", 100, 0)))).build();
+        assertTrue(SweepRequests.problems(unknownWidth).get(0).contains("components[0].columns must be >= 1"));
+        assertEquals(List.of(), SweepRequests.problems(sweep().setComponents(new ArrayList<>(List.of(
+                component("a", 100, 0)))).build()), "prune needs no width");
+        assertTrue(SweepRequests.problems(sweep().setComponents(new ArrayList<>(List.of(component("a", 100, 7))))
+                .build()).get(0).contains("columns 7 does not divide its 100 params"));
+        List<String> none = SweepRequests.problems(sweep().setKinds(kinds("int4g:64")).build());
+        assertEquals(1, none.size(), none.toString());
+        assertTrue(none.get(0).startsWith("no action is possible: no kind fits any component (a int4g:64: 10 input"
+                + " columns are not a multiple of 64;"), none.get(0));
+        assertTrue(SweepRequests.problems(sweep().setSourceBits(0).build()).get(0).contains("sourceBits"));
+    }
+
+    private static List<String> kinds(String... kinds) {
+        return new ArrayList<>(List.of(kinds));
+    }
+
+    @Test
     void aPruneStepTooSmallForTheCompressionTextIsRejected() {
         assertTrue(SweepRequests.problems(sweep().setPruneStep(0.00004).build()).get(0).contains("pruneStep"));
     }
@@ -71,5 +104,10 @@ class SweepRequestsTest {
         assertTrue(problems.get(1).startsWith("allocation.metric: unknown allocation metric 'mean'"), problems.get(1));
         assertEquals("allocation.text has no line to score: every one of its 2 lines is blank", problems.get(2));
         assertTrue(problems.get(3).startsWith("allocation.textWindow must be >= 2"), problems.get(3));
+        List<String> kinds = SweepRequests.problems(TestSweeps.target().setKinds(new ArrayList<>(List.of("wanda")))
+                .build());
+        assertEquals(1, kinds.size(), kinds.toString());
+        assertTrue(kinds.get(0).startsWith("kinds and chain (--kinds, --chain) do not apply to a target allocation"),
+                kinds.get(0));
     }
 }

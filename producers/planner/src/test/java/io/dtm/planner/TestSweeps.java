@@ -45,8 +45,13 @@ public final class TestSweeps {
                         "and a second one")), 16));
     }
 
+    /** A component of {@code params} parameters in rows of 10 input columns. */
     public static ComponentInfo component(String name, long params) {
-        return new ComponentInfo(name, params);
+        return component(name, params, 10);
+    }
+
+    public static ComponentInfo component(String name, long params, int columns) {
+        return new ComponentInfo(name, params, columns);
     }
 
     public static ScheduleEntry entry(String component, String compression) {

@@ -56,6 +56,55 @@ class TrialPlannerTest {
     }
 
     @Test
+    void kindsOfferEveryKindToEveryComponentItFits() {
+        SweepRequest s = sweep().setKinds(kinds("prune", "nm:2:4", "int4g:20", "wanda", "int8_rowwise"))
+                .setComponents(new ArrayList<>(List.of(TestSweeps.component("a", 80, 8),
+                        TestSweeps.component("b", 200, 20)))).build();
+        assertEquals(List.of("a prune:0.25", "a nm:2:4", "a wanda:0.25", "a int8_rowwise",
+                        "b prune:0.25", "b nm:2:4", "b int4g:20", "b wanda:0.25", "b int8_rowwise"),
+                texts(TrialPlanner.actions(s, List.of())));
+        assertEquals(List.of("a int4g:20: 8 input columns are not a multiple of 20"), TrialPlanner.notPlanned(s));
+    }
+
+    @Test
+    void withoutChainAComponentKeepsToOneKind() {
+        SweepRequest s = sweep().setKinds(kinds("prune", "wanda", "nm:2:4", "int4g:5", "int8_rowwise")).build();
+        List<ScheduleEntry> schedule = List.of(entry("a", "wanda:0.5"), entry("b", "nm:2:4"), entry("c", "int4g:5"));
+        assertEquals(List.of("a wanda:0.75"), texts(TrialPlanner.actions(s, schedule)),
+                "wanda goes on as wanda; nm and int4g are taken once; nothing mixes zeroing and quantizing");
+    }
+
+    @Test
+    void withChainAZeroedComponentStillQuantizesAndAQuantizedOneStillZeroes() {
+        SweepRequest s = sweep().setKinds(kinds("prune", "nm:2:4", "int4g:5", "int8_rowwise")).setChain(true)
+                .setComponents(new ArrayList<>(List.of(TestSweeps.component("a", 100, 20),
+                        TestSweeps.component("b", 100, 20), TestSweeps.component("c", 100, 20),
+                        TestSweeps.component("d", 100, 20)))).build();
+        List<ScheduleEntry> schedule = List.of(entry("a", "prune:0.5"), entry("b", "int8_rowwise"),
+                entry("c", "prune:0.5+int4g:5"), entry("d", "prune:1.0"));
+        assertEquals(List.of("a prune:0.75", "a prune:0.5+int4g:5", "a prune:0.5+int8_rowwise",
+                        "b prune:0.25+int8_rowwise", "b nm:2:4+int8_rowwise",
+                        "c prune:0.75+int4g:5"),
+                texts(TrialPlanner.actions(s, schedule)),
+                "zeroing steps on under a quantization; an all-zero matrix is not quantized");
+    }
+
+    @Test
+    void withoutKindsPruneStepAndInt8MeanWhatTheyAlwaysHave() {
+        SweepRequest legacy = sweep().setInt8(true).build();
+        SweepRequest explicit = sweep().setKinds(kinds("prune", "int8_rowwise")).build();
+        for (List<ScheduleEntry> schedule : List.of(List.<ScheduleEntry>of(),
+                List.of(entry("b", "int8_rowwise"), entry("a", "prune:0.5")))) {
+            assertEquals(TrialPlanner.actions(legacy, schedule), TrialPlanner.actions(explicit, schedule));
+        }
+        assertEquals(List.of(), TrialPlanner.notPlanned(legacy));
+    }
+
+    private static List<String> kinds(String... kinds) {
+        return new ArrayList<>(List.of(kinds));
+    }
+
+    @Test
     void shardingCoversEveryPromptExactlyOnce() {
         SweepRequest s = sweep().setPrompts(new ArrayList<>(TestSweeps.prompts(11))).setShardSize(4).build();
         List<ComponentTrial> trials = TrialPlanner.candidates(s, 0, List.of());
