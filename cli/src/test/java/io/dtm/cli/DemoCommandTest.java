@@ -69,20 +69,21 @@ class DemoCommandTest {
         EngineCommandsTest.Run apply = EngineCommandsTest.dtm("apply", "--model", E2e.tinyModel().toString(),
                 "--schedule", out.toString(), "--out", dir.resolve("checkpoint").toString());
         assertEquals(0, apply.exit(), apply.err());
-        assertTrue(apply.lastLine().startsWith("apply: 6 of "), apply.lastLine());
+        assertTrue(apply.lastLine().startsWith("apply: 6 matrices compressed"), apply.lastLine());
     }
 
     @Test
-    void theGreedyDemoWritesTheFileItAlwaysDid() throws Exception {
+    void theGreedyDemoWritesTheFileTheReadmeShows() throws Exception {
         Path out = dir.resolve("greedy.json");
         EngineCommandsTest.Run run = demo("--rounds", "1", "--out", out.toString());
         assertEquals(0, run.exit(), run.out() + run.err());
         JsonNode file = JSON.readTree(out.toFile());
-        assertEquals(List.of("sweepId", "model", "tokens", "prompts", "rounds", "schedule"), keys(file));
-        assertEquals(List.of("components", "steps", "overall_sparsity", "fdtm", "stop_reason"),
+        assertEquals(List.of("sweepId", "model", "tokens", "prompts", "kinds", "not_planned", "rounds", "comparison",
+                "schedule"), keys(file));
+        assertEquals(List.of("components", "steps", "overall_sparsity", "bits_per_weight", "fdtm", "stop_reason"),
                 keys(file.path("schedule")));
-        assertEquals(List.of("round", "committed", "schedule", "fdtm", "sdtm", "overallSparsity", "int8Share", "last",
-                "stopReason"), keys(file.path("schedule").path("steps").path(0)));
+        assertEquals(List.of("round", "committed", "schedule", "fdtm", "sdtm", "overallSparsity", "int8Share",
+                "bitsPerWeight", "last", "stopReason"), keys(file.path("schedule").path("steps").path(0)));
         assertTrue(run.out().contains("round 0 ranking (best first):"), run.out());
     }
 
