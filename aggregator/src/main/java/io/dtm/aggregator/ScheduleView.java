@@ -37,7 +37,7 @@ public record ScheduleView(String sweepId, int rounds, int currentRound, List<St
     }
 
     public record Entry(String component, String compression) {
-        static List<Entry> of(List<ScheduleEntry> entries) {
+        public static List<Entry> of(List<ScheduleEntry> entries) {
             return entries.stream().map(e -> new Entry(e.getComponent(), e.getCompression())).toList();
         }
     }
@@ -54,13 +54,6 @@ public record ScheduleView(String sweepId, int rounds, int currentRound, List<St
         public Step {
             committed = List.copyOf(committed);
             schedule = List.copyOf(schedule);
-        }
-
-        /** A greedy sweep's step. */
-        public Step(int round, List<Entry> committed, List<Entry> schedule, double fdtm, double sdtm,
-                    double overallSparsity, double int8Share, double bitsPerWeight, boolean last, String stopReason) {
-            this(round, committed, schedule, fdtm, sdtm, overallSparsity, int8Share, bitsPerWeight, last, stopReason,
-                    null, null);
         }
 
         public static Step of(ScheduleStep s) {

@@ -337,10 +337,6 @@ final class E2e {
         return ScheduleView.Step.of(s);
     }
 
-    static List<ScheduleView.Entry> entries(List<ScheduleEntry> entries) {
-        return entries.stream().map(e -> new ScheduleView.Entry(e.getComponent(), e.getCompression())).toList();
-    }
-
     // ---------------------------------------------------------------------------------------------------------------
     // topics
 
@@ -459,7 +455,7 @@ final class E2e {
          * the tests' baselines name uniformly.
          */
         Trial trial(ComponentTrial t) {
-            Trial trial = of(E2e.entries(t.getSchedule()));
+            Trial trial = of(ScheduleView.Entry.of(t.getSchedule()));
             if (t.getKind() == TrialKind.CANDIDATE) {
                 return trial.plus(t.getComponent(), CompressionSpec.parse(t.getCompression()));
             }
