@@ -26,8 +26,13 @@ final class SecuredBroker implements AutoCloseable {
     private final String bootstrap;
 
     SecuredBroker(Path dir, Map<String, String> users) throws Exception {
-        int port = freePort();
-        int controller = freePort();
+        int port;
+        int controller;
+        // both held open at once, so the kernel cannot hand out the same port twice
+        try (ServerSocket a = bind(); ServerSocket b = bind()) {
+            port = a.getLocalPort();
+            controller = b.getLocalPort();
+        }
         bootstrap = "127.0.0.1:" + port;
         new Formatter().setPrintStream(new PrintStream(OutputStream.nullOutputStream())).setNodeId(1)
                 .setClusterId(Uuid.randomUuid().toString()).setDirectories(List.of(dir.toString()))
@@ -82,9 +87,7 @@ final class SecuredBroker implements AutoCloseable {
         server.awaitShutdown();
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
-            return socket.getLocalPort();
-        }
+    private static ServerSocket bind() throws IOException {
+        return new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"));
     }
 }

@@ -108,7 +108,7 @@ public final class EmbeddedCluster implements AutoCloseable {
             for (int attempt = 1; server == null; attempt++) {
                 int port = broker != 0 ? broker : freePort();
                 // the controller port may change between starts (a static voter set), so it is never kept
-                int controllerPort = freePort();
+                int controllerPort = freePortOtherThan(port);
                 bootstrap = HOST + ":" + port;
                 try {
                     server = startServer(logDir, port, controllerPort);
@@ -284,6 +284,15 @@ public final class EmbeddedCluster implements AutoCloseable {
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(HOST))) {
             return socket.getLocalPort();
         }
+    }
+
+    /** The kernel may hand back a port it just handed out once that socket is closed; Kafka refuses one port twice. */
+    private static int freePortOtherThan(int taken) throws IOException {
+        int port = freePort();
+        while (port == taken) {
+            port = freePort();
+        }
+        return port;
     }
 
     private static boolean causedByBind(Throwable e) {
