@@ -73,6 +73,23 @@ class DemoCommandTest {
     }
 
     @Test
+    void aTargetAllocationOverKindsGivesEachComponentTheKindThatReachesFurthest() throws Exception {
+        Path out = dir.resolve("kinds.json");
+        EngineCommandsTest.Run run = demo("--target-sparsity", "0.5", "--iterations", "2", "--kinds",
+                "prune,wanda,nm:2:4", "--out", out.toString());
+        assertEquals(0, run.exit(), run.out() + run.err());
+        // 6 components, each: prune and wanda at 2 amounts, nm:2:4, the whole matrix zero; and the 2 baselines
+        assertTrue(run.out().contains(": 38 trials in 38 shards for iteration 1 and the 2 baselines"), run.out());
+        assertTrue(run.out().contains("components by the kind of compression they were given: {prune="), run.out());
+        JsonNode file = JSON.readTree(out.toFile());
+        assertEquals(2, file.path("iterations").size());
+        assertTrue(file.path("schedule").path("overall_sparsity").doubleValue() >= 0.5);
+        file.path("schedule").path("components").forEach(c -> assertTrue(c.textValue().matches(
+                "(prune|wanda):[0-9.]+|nm:2:4"), c.textValue()));
+        assertEquals(0.5, file.path("baselines").path("uniform").path("overall_sparsity").doubleValue(), 1e-12);
+    }
+
+    @Test
     void theGreedyDemoWritesTheFileTheReadmeShows() throws Exception {
         Path out = dir.resolve("greedy.json");
         EngineCommandsTest.Run run = demo("--rounds", "1", "--out", out.toString());

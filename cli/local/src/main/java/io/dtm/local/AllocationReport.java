@@ -53,6 +53,12 @@ public final class AllocationReport {
         Map<String, Map<String, Map<String, Double>>> sparsity = sparsity(request, schedules);
         printShares(out, "layer", sparsity.get("by_layer"));
         printShares(out, "kind", sparsity.get("by_kind"));
+        if (!request.getKinds().isEmpty()) {
+            Map<String, Integer> methods = new LinkedHashMap<>();
+            request.getKinds().forEach(k -> methods.put(k, 0));
+            schedule.schedule().forEach(e -> methods.merge(method(e.compression()), 1, Integer::sum));
+            out.println("  components by the kind of compression they were given: " + methods);
+        }
         out.println("stopped: " + schedule.stopReason() + (schedule.failure().isEmpty() ? ""
                 : " (" + schedule.failure() + ")"));
     }
@@ -120,6 +126,12 @@ public final class AllocationReport {
             shares.put(group, share);
         });
         return shares;
+    }
+
+    /** How {@code compression} compresses, as {@code --kinds} names it: prune, wanda or nm:N:M. */
+    private static String method(String compression) {
+        CompressionSpec.Step step = CompressionSpec.parse(compression).steps().get(0);
+        return step instanceof CompressionSpec.NM ? step.text() : step.text().substring(0, step.text().indexOf(':'));
     }
 
     /** The layer (part 1) or kind of matrix (part 2, e.g. q_proj) of a Llama component; "other" for the rest. */

@@ -9,9 +9,13 @@ import java.util.List;
  * schedule as a function of the extra sparsity {@code a} given to this component, piecewise linear between measured
  * points, from {@code (0, m(S))} to the last measured amount, and non-increasing.
  *
+ * <p>A curve belongs to one kind of compression the component may take ({@code prune} unless the sweep offers others).
+ * A stepped kind (prune, wanda) takes any sparsity, so its curve is read between its points; an N:M kind takes only
+ * its own sparsity (or the whole matrix zero), so its curve is read at its points only.
+ *
  * @param points ascending, strictly increasing amounts starting at {@code a = 0}; non-increasing finite metrics
  */
-public record AllocationCurve(String component, List<Point> points) {
+public record AllocationCurve(String component, Kind kind, List<Point> points) {
 
     /** A measured point: the schedule with this component {@code amount} sparser scored {@code metric}. */
     public record Point(double amount, double metric) {
@@ -28,6 +32,10 @@ public record AllocationCurve(String component, List<Point> points) {
     public AllocationCurve {
         if (component == null || component.isBlank()) {
             throw new IllegalArgumentException("curve component is required");
+        }
+        if (kind == null || kind.quantizes()) {
+            throw new IllegalArgumentException("curve of " + component + " needs a kind that zeroes entries, got "
+                    + (kind == null ? null : kind.text()));
         }
         if (points == null || points.isEmpty() || points.get(0).amount() != 0) {
             throw new IllegalArgumentException("curve of " + component + " must start at a = 0");
@@ -51,7 +59,16 @@ public record AllocationCurve(String component, List<Point> points) {
      *
      * @param measured one point per planned amount, each {@code > 0}, in any order
      */
+    public AllocationCurve(String component, List<Point> points) {
+        this(component, TargetAllocation.PRUNE, points);
+    }
+
+    /** {@link #of(String, Kind, double, List)} of a {@code prune} curve. */
     public static AllocationCurve of(String component, double scheduleMetric, List<Point> measured) {
+        return of(component, TargetAllocation.PRUNE, scheduleMetric, measured);
+    }
+
+    public static AllocationCurve of(String component, Kind kind, double scheduleMetric, List<Point> measured) {
         List<Point> sorted = new ArrayList<>(measured);
         sorted.sort(Comparator.comparingDouble(Point::amount));
         List<Point> points = new ArrayList<>(sorted.size() + 1);
@@ -66,7 +83,7 @@ public record AllocationCurve(String component, List<Point> points) {
             running = Math.min(running, p.metric());
             points.add(new Point(p.amount(), running));
         }
-        return new AllocationCurve(component, points);
+        return new AllocationCurve(component, kind, points);
     }
 
     /** The largest amount on the curve (the whole matrix zero, unless the component was already fully pruned). */
@@ -102,7 +119,8 @@ public record AllocationCurve(String component, List<Point> points) {
      * {@code m(S)} (nothing qualifies, and a component is never un-pruned), {@link #maxAmount()} when {@code f} is at or
      * below {@link #minimum()}, and otherwise the point on the segment where the curve falls through {@code f}: with
      * {@code k} the last point whose metric is {@code ≥ f}, {@code a_k + (m_k − f)/(m_k − m_{k+1})·(a_{k+1} − a_k)}.
-     * Taking the last such point means a flat stretch at level {@code f} counts up to its right end.
+     * Taking the last such point means a flat stretch at level {@code f} counts up to its right end. A fixed kind
+     * (N:M) cannot stop between its points, so its {@code a_c(f)} is {@code a_k} itself.
      */
     public double amountAt(double f) {
         if (Double.isNaN(f)) {
@@ -115,8 +133,8 @@ public record AllocationCurve(String component, List<Point> points) {
         while (points.get(k).metric() < f) {
             k--;
         }
-        if (k == points.size() - 1) {
-            return maxAmount();
+        if (k == points.size() - 1 || !(kind instanceof Kind.Stepped)) {
+            return points.get(k).amount();
         }
         Point p = points.get(k);
         Point q = points.get(k + 1);

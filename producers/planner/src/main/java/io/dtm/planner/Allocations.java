@@ -129,15 +129,15 @@ public final class Allocations {
         }
         double scheduleMetric = before == null ? sweep.getTokens() : before.getAllocation().getMetric();
         Commit commit = plan.commit(scheduleMetric, measured);
-        Map<String, Double> old = sparsities(sweep, schedule);
         List<ScheduleEntry> committed = new ArrayList<>();
         List<ScheduleEntry> next = new ArrayList<>();
-        for (Component c : commit.components()) {
-            if (c.sparsity() > 0) {
-                next.add(entry(c.name(), c.compression()));
+        for (int c = 0; c < commit.components().size(); c++) {
+            Component now = commit.components().get(c);
+            if (now.sparsity() > 0) {
+                next.add(entry(now.name(), now.compression()));
             }
-            if (c.sparsity() != old.get(c.name())) {
-                committed.add(entry(c.name(), c.compression()));
+            if (!now.equals(plan.components().get(c))) {
+                committed.add(entry(now.name(), now.compression()));
             }
         }
         next = TrialPlanner.sorted(next);
@@ -241,28 +241,48 @@ public final class Allocations {
     }
 
     private static Plan plan(SweepRequest sweep, int round, List<ScheduleEntry> schedule) {
-        Map<String, Double> sparsity = sparsities(sweep, schedule);
-        List<Component> components = sweep.getComponents().stream()
-                .map(c -> new Component(c.getName(), c.getParams(), sparsity.get(c.getName()))).toList();
-        return allocation(sweep).plan(round + 1, components);
+        Map<String, Component> applied = applied(sweep, schedule);
+        return allocation(sweep).plan(round + 1, sweep.getComponents().stream()
+                .map(c -> applied.getOrDefault(c.getName(),
+                        new Component(c.getName(), c.getParams(), 0, TargetAllocation.PRUNE, kinds(sweep, c))))
+                .toList());
     }
 
     /**
-     * Each component's {@code s_c} in {@code schedule} (0 where it has no entry). Committed sparsities are on the
+     * The kinds a target allocation offers {@code component}: the sweep's {@code kinds} that fit its width, or
+     * {@code prune} without them (dtm-spec's reading).
+     */
+    static List<Kind> kinds(SweepRequest sweep, ComponentInfo component) {
+        if (sweep.getKinds().isEmpty()) {
+            return List.of(TargetAllocation.PRUNE);
+        }
+        return sweep.getKinds().stream().map(Kind::parse)
+                .filter(k -> component.getColumns() < 1 || k.unfit(component.getColumns()).isEmpty()).toList();
+    }
+
+    /**
+     * Each scheduled component's sparsity {@code s_c} and the kind that reached it. Committed sparsities are on the
      * {@code 1e-4} grid, whose text parses back to the same double, so a replay plans exactly the same trials.
      */
-    private static Map<String, Double> sparsities(SweepRequest sweep, List<ScheduleEntry> schedule) {
-        Map<String, Double> sparsity = new HashMap<>();
-        sweep.getComponents().forEach(c -> sparsity.put(c.getName(), 0.0));
+    private static Map<String, Component> applied(SweepRequest sweep, List<ScheduleEntry> schedule) {
+        Map<String, ComponentInfo> components = new HashMap<>();
+        sweep.getComponents().forEach(c -> components.put(c.getName(), c));
+        Map<String, Component> applied = new HashMap<>();
         for (ScheduleEntry e : schedule) {
+            ComponentInfo info = components.get(e.getComponent());
             CompressionSpec spec = CompressionSpec.parse(e.getCompression());
-            if (!sparsity.containsKey(e.getComponent()) || !spec.isPrune()) {
-                throw new IllegalArgumentException("a target allocation's schedule holds only prune steps of the"
-                        + " sweep's components, not " + e.getComponent() + " " + e.getCompression());
+            CompressionSpec.Step step = spec.steps().size() == 1 ? spec.steps().get(0) : null;
+            Kind kind = step instanceof CompressionSpec.Prune ? TargetAllocation.PRUNE
+                    : step instanceof CompressionSpec.Wanda ? new Kind.Stepped("wanda")
+                    : step instanceof CompressionSpec.NM ? new Kind.Fixed(step) : null;
+            if (info == null || kind == null) {
+                throw new IllegalArgumentException("a target allocation's schedule holds only prune, wanda and nm"
+                        + " steps of the sweep's components, not " + e.getComponent() + " " + e.getCompression());
             }
-            sparsity.put(e.getComponent(), spec.sparsity());
+            applied.put(e.getComponent(), new Component(info.getName(), info.getParams(), spec.zeroShare(), kind,
+                    kinds(sweep, info)));
         }
-        return sparsity;
+        return applied;
     }
 
     private static List<ComponentTrial> withText(SweepRequest sweep, List<ComponentTrial> shards) {

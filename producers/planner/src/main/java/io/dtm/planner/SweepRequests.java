@@ -108,9 +108,31 @@ public final class SweepRequests {
             problems.add("allocation.text has no line to score: every one of its " + allocation.getText().size()
                     + " lines is blank");
         }
-        if (!sweep.getKinds().isEmpty() || sweep.getChain()) {
-            problems.add("kinds and chain (--kinds, --chain) do not apply to a target allocation: it allocates"
-                    + " prune(s) sparsity (dtm-spec \"Target allocation\")");
+        if (sweep.getChain()) {
+            problems.add("chain (--chain) does not apply to a target allocation: a component takes one kind that"
+                    + " zeroes entries");
+        }
+        List<String> quantizers = new ArrayList<>();
+        boolean parsed = true;
+        for (String text : sweep.getKinds()) {
+            try {
+                if (Kind.parse(text).quantizes()) {
+                    quantizers.add(text);
+                }
+            } catch (IllegalArgumentException e) {
+                parsed = false; // kindProblems names it
+            }
+        }
+        if (!quantizers.isEmpty()) {
+            problems.add("kinds " + quantizers + " quantize and zero nothing, and a target allocation allocates"
+                    + " sparsity (int8 and int4 count 0): list prune, wanda or nm:N:M");
+        } else if (parsed && !sweep.getKinds().isEmpty() && sweep.getComponents() != null) {
+            for (ComponentInfo c : sweep.getComponents()) {
+                if (Allocations.kinds(sweep, c).isEmpty()) {
+                    problems.add("component " + c.getName() + " fits none of the kinds " + sweep.getKinds() + " ("
+                            + c.getColumns() + " input columns)");
+                }
+            }
         }
         if (allocation.getTextWindow() < 2) {
             problems.add("allocation.textWindow must be >= 2 (a window predicts its tokens after the first), got "

@@ -3,6 +3,8 @@ package io.dtm.planner;
 import io.dtm.schemas.CompressionSpec;
 
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,6 +25,9 @@ import java.util.TreeSet;
  * is the double nearest to its 4-decimal text, so {@code CompressionSpec.parse(prune(s).toString()).sparsity() == s}.
  */
 public record TargetAllocation(double target, int iterations) {
+
+    /** The kind of every component when a sweep offers no others, and of the whole matrix zero. */
+    public static final Kind PRUNE = new Kind.Stepped("prune");
 
     /** The spec's default K. */
     public static final int DEFAULT_ITERATIONS = 4;
@@ -82,8 +87,19 @@ public record TargetAllocation(double target, int iterations) {
         }
     }
 
-    /** A linear component: its name, parameter count {@code n_c} and current sparsity {@code s_c}. */
-    public record Component(String name, long params, double sparsity) {
+    /**
+     * A linear component: its name, parameter count {@code n_c}, current sparsity {@code s_c} and the kind that
+     * reached it, and the kinds it may take (those the sweep offers that fit its width; dtm-spec "Target allocation"
+     * reads as {@code prune} only, which is the default). A kind that quantizes zeroes nothing, so it has no place
+     * here; an N:M kind sits at exactly its own sparsity; the whole matrix zero is {@code prune:1}.
+     */
+    public record Component(String name, long params, double sparsity, Kind kind, List<Kind> kinds) {
+
+        /** A component that is pruned, or may only be. */
+        public Component(String name, long params, double sparsity) {
+            this(name, params, sparsity, PRUNE, List.of(PRUNE));
+        }
+
         public Component {
             if (name == null || name.isBlank()) {
                 throw new IllegalArgumentException("component name is required");
@@ -96,19 +112,37 @@ public record TargetAllocation(double target, int iterations) {
                 throw new IllegalArgumentException("component " + name + " has sparsity " + sparsity
                         + ": must be within [0, 1]");
             }
+            if (kinds == null || kinds.isEmpty()) {
+                throw new IllegalArgumentException("component " + name + " may take no kind");
+            }
+            kinds = List.copyOf(kinds);
+            for (Kind k : kinds) {
+                checkZeroes(name, k);
+            }
+            checkZeroes(name, kind);
+            if (kind instanceof Kind.Fixed fixed && sparsity != 0 && sparsity != fixed.step().zeroShare()) {
+                throw new IllegalArgumentException("component " + name + " is " + fixed.text() + ", whose sparsity is "
+                        + fixed.step().zeroShare() + ", not " + sparsity);
+            }
         }
 
-        /** {@code prune(s_c)} of the base weight. */
+        /** Its kind at {@code s_c}, applied to the base weight. */
         public CompressionSpec compression() {
-            return CompressionSpec.prune(sparsity);
+            return TargetAllocation.compression(kind, sparsity);
         }
     }
 
     /**
-     * One planned trial: the schedule so far with {@code component} replaced by {@code prune(sparsity)} of its base
-     * weight, {@code sparsity = s_c + amount}.
+     * One planned trial: the schedule so far with {@code component} replaced by {@code kind} at {@code sparsity} of its
+     * base weight, {@code sparsity = s_c + amount}.
      */
-    public record Trial(String component, double amount, double sparsity) {
+    public record Trial(String component, double amount, double sparsity, Kind kind) {
+
+        /** A {@code prune} trial. */
+        public Trial(String component, double amount, double sparsity) {
+            this(component, amount, sparsity, PRUNE);
+        }
+
         public Trial {
             if (component == null || component.isBlank()) {
                 throw new IllegalArgumentException("trial component is required");
@@ -117,10 +151,25 @@ public record TargetAllocation(double target, int iterations) {
                 throw new IllegalArgumentException("trial of " + component + " must add a sparsity > 0 and end at"
                         + " most at 1, got +" + amount + " to " + sparsity);
             }
+            checkZeroes(component, kind);
         }
 
         public CompressionSpec compression() {
-            return CompressionSpec.prune(sparsity);
+            return TargetAllocation.compression(kind, sparsity);
+        }
+    }
+
+    /** {@code kind} at {@code sparsity}: a stepped kind's own step, an N:M kind's one step. */
+    static CompressionSpec compression(Kind kind, double sparsity) {
+        CompressionSpec.Step step = kind instanceof Kind.Fixed fixed ? fixed.step()
+                : kind.text().equals("wanda") ? new CompressionSpec.Wanda(sparsity) : new CompressionSpec.Prune(sparsity);
+        return new CompressionSpec(List.of(step));
+    }
+
+    private static void checkZeroes(String component, Kind kind) {
+        if (kind == null || kind.quantizes()) {
+            throw new IllegalArgumentException("component " + component + ": a target allocation allocates sparsity,"
+                    + " and " + (kind == null ? "no kind" : kind.text()) + " zeroes nothing");
         }
     }
 
@@ -163,28 +212,42 @@ public record TargetAllocation(double target, int iterations) {
         }
 
         /**
-         * The component trials, in component order and ascending sparsity within a component: for each component the
-         * amounts {@code Δ/2} and {@code 3Δ/2} capped at {@code 1 − s_c}, and {@code 1 − s_c} (the whole matrix zero),
-         * each sparsity {@code s_c + a} rounded up to the {@code 1e-4} grid. Amounts that coincide (capped, or equal on
-         * the grid) are planned once, and amounts that are not {@code > 0} ({@code Δ ≤ 0}, or a vanishing {@code Δ})
-         * are not planned: they would measure {@code S} itself, which is the curve's point {@code (0, m(S))}. So a
+         * The component trials, in component order and ascending sparsity within a component (ties in the order of
+         * its kinds): for each stepped kind the amounts {@code Δ/2} and {@code 3Δ/2} capped at {@code 1 − s_c}, each
+         * sparsity {@code s_c + a} rounded up to the {@code 1e-4} grid; for each N:M kind its own sparsity; and
+         * {@code 1 − s_c}, the whole matrix zero ({@code prune:1}, the last point of every kind's curve). Amounts that
+         * coincide within a kind (capped, or equal on the grid) are planned once, and amounts that are not
+         * {@code > 0} ({@code Δ ≤ 0}, a vanishing {@code Δ}, an N:M sparsity the component already has) are not
+         * planned: they would measure {@code S} itself, which is the curve's point {@code (0, m(S))}. So a pruned-only
          * component has 1 to 3 trials, and none once fully pruned; {@code S} itself is measured besides these.
          */
         public List<Trial> trials() {
             double delta = delta();
             List<Trial> trials = new ArrayList<>();
             for (Component c : components) {
-                TreeSet<Double> sparsities = new TreeSet<>();
-                for (double amount : new double[] {delta / 2, 3 * delta / 2}) {
-                    if (amount > 0) {
-                        sparsities.add(onGrid(Math.min(c.sparsity() + amount, 1)));
+                List<Trial> own = new ArrayList<>();
+                for (Kind kind : c.kinds()) {
+                    TreeSet<Double> sparsities = new TreeSet<>();
+                    if (kind instanceof Kind.Fixed fixed) {
+                        sparsities.add(fixed.step().zeroShare());
+                    } else {
+                        for (double amount : new double[] {delta / 2, 3 * delta / 2}) {
+                            if (amount > 0) {
+                                sparsities.add(onGrid(Math.min(c.sparsity() + amount, 1)));
+                            }
+                        }
+                    }
+                    for (double s : sparsities) {
+                        if (s > c.sparsity() && s < 1) {
+                            own.add(new Trial(c.name(), s - c.sparsity(), s, kind));
+                        }
                     }
                 }
-                sparsities.add(1.0);
-                for (double s : sparsities) {
-                    if (s > c.sparsity()) {
-                        trials.add(new Trial(c.name(), s - c.sparsity(), s));
-                    }
+                own.sort(Comparator.comparingDouble(Trial::sparsity)
+                        .thenComparingInt(t -> c.kinds().indexOf(t.kind())));
+                trials.addAll(own);
+                if (c.sparsity() < 1) {
+                    trials.add(zero(c));
                 }
             }
             return List.copyOf(trials);
@@ -196,7 +259,8 @@ public record TargetAllocation(double target, int iterations) {
         }
 
         /**
-         * Step 2: each component's curve from {@code m(S)} and the metric of each of its trials.
+         * Step 2: a curve per component and kind it may take, from {@code m(S)}, the metric of that kind's trials and
+         * of the whole matrix zero, in component order and the component's order of kinds.
          *
          * @param measured the metric of every one of {@link #trials()}, and of nothing else
          */
@@ -211,8 +275,7 @@ public record TargetAllocation(double target, int iterations) {
                     throw new IllegalArgumentException("measurement of " + t + " is not a trial of iteration " + iteration);
                 }
             }
-            Map<String, List<AllocationCurve.Point>> points = new LinkedHashMap<>();
-            components.forEach(c -> points.put(c.name(), new ArrayList<>()));
+            Map<Trial, Double> metrics = new HashMap<>();
             for (Trial t : trials) {
                 Double metric = measured.get(t);
                 if (metric == null) {
@@ -223,25 +286,41 @@ public record TargetAllocation(double target, int iterations) {
                     throw new IllegalArgumentException("measurement of " + t.component() + " at " + t.compression()
                             + " must be finite, got " + metric);
                 }
-                points.get(t.component()).add(new AllocationCurve.Point(t.amount(), metric));
+                metrics.put(t, metric);
             }
-            List<AllocationCurve> curves = new ArrayList<>(components.size());
-            points.forEach((component, p) -> curves.add(AllocationCurve.of(component, scheduleMetric, p)));
+            List<AllocationCurve> curves = new ArrayList<>();
+            for (Component c : components) {
+                for (Kind kind : c.kinds()) {
+                    List<AllocationCurve.Point> points = new ArrayList<>();
+                    for (Trial t : trials) {
+                        boolean zero = t.sparsity() == 1;
+                        if (t.component().equals(c.name()) && (zero || t.kind().equals(kind))) {
+                            points.add(new AllocationCurve.Point(t.amount(), metrics.get(t)));
+                        }
+                    }
+                    curves.add(AllocationCurve.of(c.name(), kind, scheduleMetric, points));
+                }
+            }
             return List.copyOf(curves);
         }
 
         /**
-         * Step 3: {@code Σ n_c (s_c + a_c(f)) / Σ n_c}, exact (not on the grid). Non-increasing in f.
+         * Step 3: {@code Σ n_c (s_c + a_c(f)) / Σ n_c}, exact (not on the grid), with {@code a_c(f)} the largest amount
+         * any of the component's kinds reaches. Non-increasing in f.
          *
-         * @param curves one per component, in component order
+         * @param curves as {@link #curves} orders them
          */
         public double overallSparsityAt(List<AllocationCurve> curves, double f) {
             checkAligned(curves);
             double zeros = 0;
             double params = 0;
-            for (int c = 0; c < curves.size(); c++) {
-                Component component = components.get(c);
-                zeros += component.params() * (component.sparsity() + curves.get(c).amountAt(f));
+            int next = 0;
+            for (Component component : components) {
+                double amount = 0;
+                for (int k = 0; k < component.kinds().size(); k++) {
+                    amount = Math.max(amount, curves.get(next++).amountAt(f));
+                }
+                zeros += component.params() * (component.sparsity() + amount);
                 params += component.params();
             }
             return zeros / params;
@@ -275,30 +354,57 @@ public record TargetAllocation(double target, int iterations) {
         }
 
         /**
-         * Steps 2–4: the curves, the threshold f, and the commit {@code s_c ← s_c + a_c(f)}, rounded up to the
+         * Steps 2–4: the curves, the threshold f, and the commit {@code s_c ← s_c + a_c(f)} in the kind that reaches
+         * furthest (ties: the kind the component has, then its first), a stepped kind's sparsity rounded up to the
          * {@code 1e-4} grid; the overall sparsity is that of the committed sparsities (so {@code ≥ t_i}).
          */
         public Commit commit(double scheduleMetric, Map<Trial, Double> measured) {
             List<AllocationCurve> curves = curves(scheduleMetric, measured);
             double f = threshold(curves);
             List<Component> committed = new ArrayList<>(components.size());
-            for (int c = 0; c < components.size(); c++) {
-                Component component = components.get(c);
-                committed.add(new Component(component.name(), component.params(),
-                        onGrid(component.sparsity() + curves.get(c).amountAt(f))));
+            int next = 0;
+            for (Component component : components) {
+                Kind best = component.kind();
+                double amount = 0;
+                for (Kind kind : component.kinds()) {
+                    double a = curves.get(next++).amountAt(f);
+                    if (a > amount || a == amount && a > 0 && kind.equals(component.kind())) {
+                        best = kind;
+                        amount = a;
+                    }
+                }
+                committed.add(amount == 0 ? component : moved(component, best, amount));
             }
             return new Commit(iteration, iterationTarget(), f, TargetAllocation.overallSparsity(committed),
                     committed, curves);
         }
 
+        private static Trial zero(Component c) {
+            return new Trial(c.name(), 1 - c.sparsity(), 1, PRUNE);
+        }
+
+        private static Component moved(Component c, Kind kind, double amount) {
+            double sparsity = kind instanceof Kind.Fixed fixed && amount < 1 - c.sparsity()
+                    ? fixed.step().zeroShare() : onGrid(c.sparsity() + amount);
+            return new Component(c.name(), c.params(), sparsity, sparsity >= 1 ? PRUNE : kind, c.kinds());
+        }
+
         private void checkAligned(List<AllocationCurve> curves) {
-            if (curves.size() != components.size()) {
-                throw new IllegalArgumentException(curves.size() + " curves for " + components.size() + " components");
+            int expected = components.stream().mapToInt(c -> c.kinds().size()).sum();
+            if (curves.size() != expected) {
+                throw new IllegalArgumentException(curves.size() + " curves for " + components.size() + " components"
+                        + (expected == components.size() ? "" : " offering " + expected + " kinds in all"));
             }
-            for (int c = 0; c < curves.size(); c++) {
-                if (!curves.get(c).component().equals(components.get(c).name())) {
-                    throw new IllegalArgumentException("curve " + c + " is of " + curves.get(c).component()
-                            + ", expected " + components.get(c).name());
+            int next = 0;
+            for (Component c : components) {
+                for (Kind kind : c.kinds()) {
+                    AllocationCurve curve = curves.get(next);
+                    if (!curve.component().equals(c.name()) || !curve.kind().equals(kind)) {
+                        throw new IllegalArgumentException("curve " + next + " is of " + curve.component()
+                                + (curve.kind().equals(kind) ? "" : " " + curve.kind().text()) + ", expected "
+                                + c.name() + (curve.kind().equals(kind) ? "" : " " + kind.text()));
+                    }
+                    next++;
                 }
             }
         }

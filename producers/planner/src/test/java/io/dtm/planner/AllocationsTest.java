@@ -12,6 +12,7 @@ import io.dtm.schemas.avro.TextSums;
 import io.dtm.schemas.avro.TrialKind;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -232,6 +233,40 @@ class AllocationsTest {
     }
 
     /** Every prompt of each of the round's trials scores {@code fdt.applyAsInt(trial)}. */
+    @Test
+    void kindsGiveEachComponentTrialsInEveryKindAndTheScheduleCarriesTheKindsCommitted() {
+        SweepRequest s = target().setKinds(new ArrayList<>(List.of("prune", "wanda", "nm:1:2"))).build();
+        List<ComponentTrial> shards = Allocations.candidates(s, 0, List.of());
+        assertEquals(List.of("prune:0.125", "wanda:0.125", "prune:0.375", "wanda:0.375", "nm:1:2", "prune:1.0"),
+                shards.stream().filter(t -> t.getComponent().equals("a") && t.getShard() == 0)
+                        .map(ComponentTrial::getCompression).toList());
+        assertEquals(3 * 6, shards.stream().map(ComponentTrial::getTrialId).distinct().count());
+
+        // a keeps its FDT best at nm:1:2, b under wanda, c under prune
+        Map<String, int[]> fdts = fdts(s, 0, List.of(), t -> {
+            String kind = t.getCompression().substring(0, t.getCompression().indexOf(':'));
+            boolean best = switch (t.getComponent()) {
+                case "a" -> kind.equals("nm");
+                case "b" -> kind.equals("wanda");
+                default -> kind.equals("prune");
+            };
+            return t.getCompression().equals("prune:1.0") ? 0 : best ? 7 : 2;
+        });
+        Rounds.Decision d = Allocations.decide(s, 0, null, fdts);
+        Map<String, String> schedule = new HashMap<>();
+        d.step().getSchedule().forEach(e -> schedule.put(e.getComponent(), e.getCompression()));
+        assertEquals("nm:1:2", schedule.get("a"));
+        assertTrue(schedule.get("b").startsWith("wanda:"), schedule.toString());
+        assertTrue(schedule.get("c").startsWith("prune:"), schedule.toString());
+        assertTrue(d.step().getOverallSparsity() >= 0.25, "t_1 reached: " + d.step().getOverallSparsity());
+
+        // the next round plans from that schedule: a is not offered nm:1:2 again
+        List<ComponentTrial> next = Allocations.candidates(s, 1, d.step().getSchedule());
+        assertTrue(next.stream().filter(t -> t.getComponent().equals("a")).noneMatch(t -> t.getCompression()
+                .equals("nm:1:2")));
+        assertTrue(next.stream().anyMatch(t -> t.getComponent().equals("a") && t.getCompression().startsWith("wanda:")));
+    }
+
     private static Map<String, int[]> fdts(SweepRequest s, int round, List<ScheduleEntry> schedule,
                                            ToIntFunction<ComponentTrial> fdt) {
         Map<String, int[]> fdts = new HashMap<>();

@@ -104,10 +104,16 @@ class SweepRequestsTest {
         assertTrue(problems.get(1).startsWith("allocation.metric: unknown allocation metric 'mean'"), problems.get(1));
         assertEquals("allocation.text has no line to score: every one of its 2 lines is blank", problems.get(2));
         assertTrue(problems.get(3).startsWith("allocation.textWindow must be >= 2"), problems.get(3));
-        List<String> kinds = SweepRequests.problems(TestSweeps.target().setKinds(new ArrayList<>(List.of("wanda")))
+        assertEquals(List.of(), SweepRequests.problems(TestSweeps.target()
+                .setKinds(new ArrayList<>(List.of("prune", "wanda", "nm:1:2"))).build()), "kinds that zero entries");
+        List<String> quantize = SweepRequests.problems(TestSweeps.target()
+                .setKinds(new ArrayList<>(List.of("wanda", "int8_rowwise"))).setChain(true).build());
+        assertEquals(2, quantize.size(), quantize.toString());
+        assertTrue(quantize.get(0).startsWith("chain (--chain) does not apply to a target allocation"), quantize.get(0));
+        assertTrue(quantize.get(1).startsWith("kinds [int8_rowwise] quantize and zero nothing"), quantize.get(1));
+        List<String> unfit = SweepRequests.problems(TestSweeps.target().setKinds(new ArrayList<>(List.of("nm:2:4")))
                 .build());
-        assertEquals(1, kinds.size(), kinds.toString());
-        assertTrue(kinds.get(0).startsWith("kinds and chain (--kinds, --chain) do not apply to a target allocation"),
-                kinds.get(0));
+        assertTrue(!unfit.isEmpty() && unfit.get(0).contains("fits none of the kinds [nm:2:4] (10 input columns)"),
+                unfit.toString());
     }
 }

@@ -354,4 +354,68 @@ class TargetAllocationTest {
     private static void assertOnGrid(double sparsity) {
         assertEquals(Math.rint(sparsity * 10_000) / 10_000, sparsity, 0.0, sparsity + " is not a 1e-4 step");
     }
+
+    private static final Kind WANDA = new Kind.Stepped("wanda");
+    private static final Kind NM_1_2 = new Kind.Fixed(new CompressionSpec.NM(1, 2));
+
+    @Test
+    void eachKindAComponentMayTakeGetsItsOwnTrialsAndTheWholeMatrixZeroIsShared() {
+        List<Kind> kinds = List.of(TargetAllocation.PRUNE, WANDA, NM_1_2);
+        Plan plan = new TargetAllocation(0.5, 2).plan(1,
+                List.of(new Component("a", 100, 0, TargetAllocation.PRUNE, kinds)));
+        assertEquals(List.of("prune:0.125", "wanda:0.125", "prune:0.375", "wanda:0.375", "nm:1:2", "prune:1.0"),
+                plan.trials().stream().map(t -> t.compression().toString()).toList());
+        assertEquals(List.of(0.125, 0.125, 0.375, 0.375, 0.5, 1.0),
+                plan.trials().stream().map(Trial::amount).toList());
+
+        // a component already at nm:1:2 is not offered it again; its stepped kinds start from its sparsity
+        // (Δ = 0.9 − 0.5: amounts 0.2 and 0.6, the second capped at the whole matrix zero)
+        Plan later = new TargetAllocation(0.9, 2).plan(2, List.of(new Component("a", 100, 0.5, NM_1_2, kinds)));
+        assertEquals(List.of("prune:0.7", "wanda:0.7", "prune:1.0"),
+                later.trials().stream().map(t -> t.compression().toString()).toList());
+    }
+
+    /**
+     * Hand-computed: m(S) = 64, T = 0.5 in one iteration, a and b of 100 parameters each, both offered prune and
+     * nm:1:2. a keeps 60 at nm:1:2 but falls fast under prune; b keeps up under prune but not at nm:1:2. For f in
+     * (50, 60] a's best is nm:1:2 (a step to 0.5 while f ≤ 60) and b's is prune, 0.25 + (62 − f)/24, so the overall
+     * sparsity (a_a + a_b)/2 reaches 0.5 at f = 56: a goes to nm:1:2, b to prune:0.5 (0.5001 on the grid at most).
+     */
+    @Test
+    void theCommitTakesPerComponentTheKindThatReachesFurthestAndNmOnlyAtItsOwnSparsity() {
+        List<Kind> kinds = List.of(TargetAllocation.PRUNE, NM_1_2);
+        Plan plan = new TargetAllocation(0.5, 1).plan(1, List.of(new Component("a", 100, 0, TargetAllocation.PRUNE,
+                kinds), new Component("b", 100, 0, TargetAllocation.PRUNE, kinds)));
+        Map<String, Double> a = Map.of("prune:0.25", 40.0, "prune:0.75", 10.0, "nm:1:2", 60.0, "prune:1.0", 0.0);
+        Map<String, Double> b = Map.of("prune:0.25", 62.0, "prune:0.75", 50.0, "nm:1:2", 20.0, "prune:1.0", 0.0);
+        Map<Trial, Double> measured = new HashMap<>();
+        for (Trial t : plan.trials()) {
+            measured.put(t, (t.component().equals("a") ? a : b).get(t.compression().toString()));
+        }
+        assertEquals(8, measured.size());
+        Commit commit = plan.commit(64, measured);
+        assertTrue(commit.threshold() <= 56 && commit.threshold() > 56 - 1e-3, "f = " + commit.threshold());
+        assertEquals(4, commit.curves().size(), "a curve per component and kind");
+        assertEquals(List.of(new AllocationCurve.Point(0, 64), new AllocationCurve.Point(0.5, 60),
+                new AllocationCurve.Point(1, 0)), commit.curves().get(1).points());
+        Component ca = commit.components().get(0);
+        Component cb = commit.components().get(1);
+        assertEquals("nm:1:2", ca.compression().toString());
+        assertEquals(0.5, ca.sparsity());
+        assertEquals(TargetAllocation.PRUNE, cb.kind());
+        assertTrue(cb.sparsity() >= 0.5 && cb.sparsity() <= 0.5001, "b at " + cb.sparsity());
+        assertTrue(commit.overallSparsity() >= 0.5);
+        // between its points an N:M curve does not move: just above 60 a takes nothing of nm:1:2
+        assertEquals(0, commit.curves().get(1).amountAt(60.5));
+        assertEquals(0.5, commit.curves().get(1).amountAt(60));
+    }
+
+    @Test
+    void aComponentThatQuantizesOrAnNmAtAnotherSparsityIsRefused() {
+        Kind int8 = new Kind.Fixed(new CompressionSpec.Int8Rowwise());
+        assertMessage("component a: a target allocation allocates sparsity, and int8_rowwise zeroes nothing",
+                () -> new Component("a", 100, 0, TargetAllocation.PRUNE, List.of(int8)));
+        assertMessage("component a is nm:1:2, whose sparsity is 0.5, not 0.3",
+                () -> new Component("a", 100, 0.3, NM_1_2, List.of(NM_1_2)));
+    }
 }
