@@ -10,8 +10,10 @@ import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.serde.AvroSerdes;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,8 +52,12 @@ class TargetCommandLineTest {
             assertEquals(0, run.exit(), run.err());
             assertEquals("sweep target-cli: 20 trials in 40 shards published for iteration 1 of 3 and the 2 baselines",
                     run.lastLine());
-            SweepRequest published = E2e.readAll(cluster.bootstrapServers(), Topics.SWEEPS.name(),
-                    AvroSerdes.deserializer(SweepRequest.class, E2e.registry(cluster))).get(0).getValue();
+            // the transaction is committed, but its markers reach the partition a moment later: until then a
+            // read_committed reader's end offset stops short of the sweep
+            SweepRequest published = E2e.awaitValue("the published sweep", Duration.ofSeconds(30),
+                    () -> E2e.readAll(cluster.bootstrapServers(), Topics.SWEEPS.name(),
+                            AvroSerdes.deserializer(SweepRequest.class, E2e.registry(cluster))).stream().findFirst()
+                            .map(Map.Entry::getValue));
             assertEquals(0.3, published.getTargetSparsity());
             assertEquals(new AllocationRequest(3, "fdt-q:0.25", List.of("A first document.",
                     "A second one, a little longer."), 64), published.getAllocation());
