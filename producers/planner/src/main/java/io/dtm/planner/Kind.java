@@ -74,7 +74,8 @@ public sealed interface Kind permits Kind.Stepped, Kind.Fixed {
             return next <= 1.0 + TrialPlanner.SPARSITY_SLACK ? Optional.of(at(Math.min(next, 1.0))) : Optional.empty();
         }
 
-        private CompressionSpec.Step at(double sparsity) {
+        /** This kind's step at {@code sparsity}. */
+        CompressionSpec.Step at(double sparsity) {
             return text.equals("prune") ? new CompressionSpec.Prune(sparsity) : new CompressionSpec.Wanda(sparsity);
         }
     }

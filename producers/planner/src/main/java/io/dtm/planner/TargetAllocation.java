@@ -161,9 +161,8 @@ public record TargetAllocation(double target, int iterations) {
 
     /** {@code kind} at {@code sparsity}: a stepped kind's own step, an N:M kind's one step. */
     static CompressionSpec compression(Kind kind, double sparsity) {
-        CompressionSpec.Step step = kind instanceof Kind.Fixed fixed ? fixed.step()
-                : kind.text().equals("wanda") ? new CompressionSpec.Wanda(sparsity) : new CompressionSpec.Prune(sparsity);
-        return new CompressionSpec(List.of(step));
+        return new CompressionSpec(List.of(kind instanceof Kind.Stepped stepped ? stepped.at(sparsity)
+                : ((Kind.Fixed) kind).step()));
     }
 
     private static void checkZeroes(String component, Kind kind) {
