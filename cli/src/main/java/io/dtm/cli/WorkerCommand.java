@@ -48,6 +48,11 @@ final class WorkerCommand implements Callable<Integer> {
                     + "before anything is allocated (default: ${DEFAULT-VALUE}).")
     long maxTrialMb;
 
+    @Option(names = "--commit-interval-ms", defaultValue = "" + TrialWorker.Config.DEFAULT_COMMIT_INTERVAL_MS,
+            description = "Trial shards scored within this time commit in one Kafka transaction, which costs about "
+                    + "as much as a 1B model's shard on a GPU; 0 commits each shard alone (default: ${DEFAULT-VALUE}).")
+    long commitIntervalMs;
+
     @Option(names = "--health-port",
             description = "Serve GET /health on 127.0.0.1 at this port: 200 UP, or 503 DOWN with the reasons.")
     Integer healthPort;
@@ -56,7 +61,7 @@ final class WorkerCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         String id = workerId != null ? workerId : defaultId();
         TrialWorker worker = new TrialWorker(config(connection, engine, group, id, modelRoot, maxTrialMinutes,
-                maxModels, maxTrialMb));
+                maxModels, maxTrialMb, commitIntervalMs));
         BoundedHttpServer health = healthPort == null ? null : healthServer(worker, healthPort);
         CountDownLatch stopped = new CountDownLatch(1);
         // on SIGTERM: finish or abandon the trial in progress (it is redelivered), then let the JVM halt
@@ -78,10 +83,11 @@ final class WorkerCommand implements Callable<Integer> {
     }
 
     static TrialWorker.Config config(ConnectionMixin connection, EngineMixin engine, String group, String id,
-                                     Path modelRoot, long maxTrialMinutes, int maxModels, long maxTrialMb) {
+                                     Path modelRoot, long maxTrialMinutes, int maxModels, long maxTrialMb,
+                                     long commitIntervalMs) {
         return new TrialWorker.Config(connection.clientProps(), connection.registry(), group, id, modelRoot,
                 engine.options(), Duration.ofMinutes(maxTrialMinutes), TrialWorker.Config.DEFAULT_CACHED_PROMPT_SETS,
-                maxModels, maxTrialMb << 20);
+                maxModels, maxTrialMb << 20, Duration.ofMillis(commitIntervalMs));
     }
 
     /** {@code GET /health} of {@code worker} on 127.0.0.1 only: for the host's (or container's) own checks. */

@@ -6,22 +6,34 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dtm.aggregator.AggregatorApp;
+import io.dtm.planner.TrialPlanner;
 import io.dtm.aggregator.ScheduleView;
 import io.dtm.producers.SweepPublisher;
 import io.dtm.schemas.Topics;
+import io.dtm.schemas.avro.ComponentTrial;
+import io.dtm.schemas.avro.DeadLetter;
 import io.dtm.schemas.avro.SweepRequest;
 import io.dtm.schemas.registry.KafkaSchemaRegistryServer;
 import io.dtm.schemas.registry.SchemaRegistryClient;
 import io.dtm.schemas.registry.SchemaRegistryClients;
+import io.dtm.schemas.serde.AvroSerdes;
 import io.dtm.worker.TrialWorker;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.acl.AccessControlEntryFilter;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePatternFilter;
+import org.apache.kafka.common.resource.ResourceType;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -79,6 +91,7 @@ class AclsTest {
                     assertEquals("rounds", schedule.stopReason(), schedule.toString());
                     assertTrue(worker.alive() && worker.worker.health().up(), worker.worker.health().toString());
                 }
+                resultsNotAllowed(broker, registry);
             }
 
             denied(broker, "worker", Topics.SWEEPS.name());
@@ -89,6 +102,35 @@ class AclsTest {
             denied(broker, "aggregator", Topics.DIVERGENCES.name());
             denied(broker, "aggregator", Topics.SWEEPS.name());
             denied(broker, "intruder", Topics.TRIALS.name());
+        }
+    }
+
+    /**
+     * A worker that may no longer write results dead-letters each trial on its own with the reason, although the
+     * trials came in one poll and would have shared a transaction, and goes on.
+     */
+    private static void resultsNotAllowed(SecuredBroker broker, SchemaRegistryClient registry) throws Exception {
+        try (Admin a = Admin.create(as(broker, "admin"))) {
+            a.deleteAcls(List.of(new AclBindingFilter(new ResourcePatternFilter(ResourceType.TOPIC,
+                    Topics.DIVERGENCES.name(), PatternType.LITERAL), new AccessControlEntryFilter("User:worker", null,
+                    AclOperation.WRITE, AclPermissionType.ALLOW)))).all().get();
+        }
+        List<ComponentTrial> trials = TrialPlanner.candidates(E2e.sweep("denied-sweep"), 0, List.of()).subList(0, 4);
+        for (ComponentTrial t : trials) {
+            E2e.produceRaw(as(broker, "admin"), Topics.TRIALS.name(), Topics.shardKey(t.getTrialId(), t.getShard()),
+                    E2e.encode(registry, Topics.TRIALS.name(), t));
+        }
+        List<String> keys = trials.stream().map(t -> Topics.shardKey(t.getTrialId(), t.getShard())).sorted().toList();
+        try (E2e.RunningWorker worker = new E2e.RunningWorker(new TrialWorker.Config(as(broker, "worker"), registry,
+                "dtm-workers", "denied-worker", null, E2e.cpu(), Duration.ofMinutes(10), 4))) {
+            E2e.await("every trial is dead-lettered", E2e.TIMEOUT, () -> worker.worker.processed() == trials.size());
+            Map<String, DeadLetter> letters = E2e.latestByKey(E2e.readAll(as(broker, "admin"),
+                    Topics.DEAD_LETTERS.name()).stream().map(r -> Map.entry(r.key(),
+                    AvroSerdes.deserializer(DeadLetter.class, registry).deserialize(r.topic(), r.value()))).toList());
+            assertEquals(keys, List.copyOf(letters.keySet()));
+            letters.values().forEach(l -> assertTrue(l.getReason().contains("cannot write the result")
+                    && l.getReason().contains("Authorization"), l.getReason()));
+            assertTrue(worker.alive() && worker.worker.health().up(), worker.worker.health().toString());
         }
     }
 

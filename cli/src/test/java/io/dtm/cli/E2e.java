@@ -342,8 +342,12 @@ final class E2e {
 
     /** Every record of {@code topic} as committed (read_committed), in partition/offset order. */
     static List<ConsumerRecord<String, byte[]>> readAll(String bootstrap, String topic) {
-        Map<String, Object> props = new HashMap<>();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        return readAll(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap), topic);
+    }
+
+    /** Every committed record of {@code topic}, read with these client settings (a secured cluster's). */
+    static List<ConsumerRecord<String, byte[]>> readAll(Map<String, Object> clientProps, String topic) {
+        Map<String, Object> props = new HashMap<>(clientProps);
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
@@ -384,8 +388,13 @@ final class E2e {
     }
 
     static RecordMetadata produceRaw(String bootstrap, String topic, String key, byte[] value) {
-        Map<String, Object> props = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-                ProducerConfig.ACKS_CONFIG, "all");
+        return produceRaw(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap), topic, key, value);
+    }
+
+    /** Produces one record with these client settings (a secured cluster's). */
+    static RecordMetadata produceRaw(Map<String, Object> clientProps, String topic, String key, byte[] value) {
+        Map<String, Object> props = new HashMap<>(clientProps);
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
         try (KafkaProducer<String, byte[]> p = new KafkaProducer<>(props, new StringSerializer(),
                 new ByteArraySerializer())) {
             return p.send(new ProducerRecord<>(topic, key, value)).get();

@@ -85,8 +85,11 @@ class LongTrialTest {
             Map<String, Object> props = new HashMap<>(E2e.clientProps(cluster));
             props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, (int) SESSION_TIMEOUT_MS);
             props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1_000);
+            // one shard a transaction: the poll bound is then the trial bound alone
             List<TrialWorker> workers = IntStream.range(0, 2).mapToObj(i -> new TrialWorker(new TrialWorker.Config(props,
-                    registry, id + "-group", id + "-w" + i, null, E2e.cpu(), maxTrialTime, 1))).toList();
+                    registry, id + "-group", id + "-w" + i, null, E2e.cpu(), maxTrialTime, 1,
+                    TrialWorker.Config.DEFAULT_CACHED_MODELS, TrialWorker.Config.DEFAULT_MAX_BATCH_BYTES,
+                    Duration.ZERO))).toList();
             List<Thread> threads = TrialWorker.startThreads(workers);
             try {
                 // both members joined before the trial exists, so a reassignment can only come from an expulsion

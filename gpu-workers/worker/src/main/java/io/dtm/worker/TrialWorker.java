@@ -36,6 +36,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -61,11 +62,13 @@ import org.slf4j.LoggerFactory;
  * One member of the GPU-worker consumer group: takes trial shards from {@link Topics#TRIALS}, scores them with the
  * divergence engine and writes {@link DivergenceResult}s. Scale out by starting more workers with the same group id.
  *
- * <p>Each trial is one Kafka transaction: the result (or dead letter, and any newly computed baseline) and the consumed
- * offset commit together, so a crash or rebalance mid-trial loses nothing (the shard is redelivered to another member)
- * and a result is never half-written. A redelivered shard produces a result with the same key, which the aggregator
- * treats as an overwrite. The poll interval allows for a long trial ({@code max.poll.records=1}, a generous
- * {@code max.poll.interval.ms}); liveness is carried by the consumer's background heartbeats.
+ * <p>Results (or dead letters, and any newly computed baselines) and the consumed offsets commit together in one Kafka
+ * transaction, so a crash or rebalance mid-trial loses nothing (the shards are redelivered to another member) and a
+ * result is never half-written. A redelivered shard produces a result with the same key, which the aggregator treats as
+ * an overwrite. One transaction covers the shards scored within {@link Config#commitInterval()}: a transaction costs
+ * about as much as a 1B-parameter trial shard on a GPU (NOTES.md), so one per shard would double a fast sweep. The poll
+ * interval allows for a long trial (a generous {@code max.poll.interval.ms}); liveness is carried by the consumer's
+ * background heartbeats.
  */
 public final class TrialWorker implements Runnable, AutoCloseable {
 
@@ -73,6 +76,11 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     private static final String SERVICE = "gpu-worker";
     /** Every worker's transactional id starts so; the rest is its worker id. */
     public static final String TRANSACTIONAL_ID_PREFIX = "dtm-worker-";
+    /**
+     * Records one poll may return. Those a poll's commit interval leaves unscored are fetched again, so a few dozen
+     * (a second of 1B-model shards on a GPU) keep that cheap while amortizing the transaction.
+     */
+    static final int MAX_POLL_RECORDS = 32;
 
     /**
      * Worker settings.
@@ -82,10 +90,11 @@ public final class TrialWorker implements Runnable, AutoCloseable {
      * @param cachedPromptSets prepared prompt sets kept at once (all of them within the engine's cache budget)
      * @param cachedModels     models kept loaded at once, least recently used unloaded first
      * @param maxBatchBytes    the most memory one forward batch of a trial may need (see {@link TrialLimits})
+     * @param commitInterval   shards scored within this time commit in one transaction; zero: one transaction a shard
      */
     public record Config(Map<String, Object> clientProps, SchemaRegistryClient registry, String groupId, String workerId,
                          Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets,
-                         int cachedModels, long maxBatchBytes) {
+                         int cachedModels, long maxBatchBytes, Duration commitInterval) {
 
         public static final String DEFAULT_GROUP = "dtm-workers";
         /** Long enough for a trial shard of a large model on a slow device; the group reassigns a longer one. */
@@ -93,6 +102,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         public static final int DEFAULT_CACHED_PROMPT_SETS = 4;
         public static final int DEFAULT_CACHED_MODELS = 2;
         public static final long DEFAULT_MAX_BATCH_BYTES = 8L << 30;
+        public static final long DEFAULT_COMMIT_INTERVAL_MS = 1000;
 
         public Config {
             if (!clientProps.containsKey(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
@@ -116,13 +126,16 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             if (maxBatchBytes < 1) {
                 throw new IllegalArgumentException("the memory a trial may use must be positive");
             }
+            if (commitInterval.isNegative()) {
+                throw new IllegalArgumentException("the commit interval must not be negative");
+            }
         }
 
-        /** With the default model cache and trial memory limit. */
+        /** With the default model cache, trial memory limit and commit interval. */
         public Config(Map<String, Object> clientProps, SchemaRegistryClient registry, String groupId, String workerId,
                       Path modelRoot, EngineOptions engine, Duration maxTrialTime, int cachedPromptSets) {
             this(clientProps, registry, groupId, workerId, modelRoot, engine, maxTrialTime, cachedPromptSets,
-                    DEFAULT_CACHED_MODELS, DEFAULT_MAX_BATCH_BYTES);
+                    DEFAULT_CACHED_MODELS, DEFAULT_MAX_BATCH_BYTES, Duration.ofMillis(DEFAULT_COMMIT_INTERVAL_MS));
         }
 
         /** Every default: the group {@value #DEFAULT_GROUP}, {@value #DEFAULT_MAX_TRIAL_MINUTES} minutes a trial. */
@@ -169,8 +182,10 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 1);
-        c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, (int) Math.min(Integer.MAX_VALUE, config.maxTrialTime().toMillis()));
+        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, config.commitInterval().isZero() ? 1 : MAX_POLL_RECORDS);
+        // a poll's work stops at the first shard that starts after the commit interval
+        c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, (int) Math.min(Integer.MAX_VALUE,
+                config.maxTrialTime().plus(config.commitInterval()).toMillis()));
         this.consumer = new KafkaConsumer<>(c, Topics.TRIALS.keySerde().deserializer(), new ByteArrayDeserializer());
 
         Map<String, Object> p = new HashMap<>(config.clientProps());
@@ -234,12 +249,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             while (running.get()) {
                 // a halted worker keeps polling its paused partitions: it stays in the group, so the record it could
                 // not dead-letter is not handed to the next worker to fail on in turn
-                for (ConsumerRecord<String, byte[]> record : consumer.poll(Duration.ofMillis(200))) {
-                    if (!running.get() || halted != null) {
-                        break;
-                    }
-                    handle(record);
-                }
+                process(consumer.poll(Duration.ofMillis(200)));
             }
         } catch (WakeupException e) {
             if (running.get()) {
@@ -259,49 +269,146 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     }
 
     /**
-     * Scores one record and commits its output and offset in one transaction. Whatever goes wrong with the record,
-     * an {@link Error} such as {@link OutOfMemoryError} included, it is dead-lettered and committed, so it cannot take
-     * down every worker that picks it up; only if even its dead letter cannot be written does the worker halt.
+     * Scores a poll's records in order and commits them in transactions of {@link Config#commitInterval()}. It stops
+     * at the first record that starts after the interval, at one it must retry later, and when the worker stops or
+     * halts; every partition is then sought back to its first uncommitted record, so nothing is skipped and a poll's
+     * work stays within the poll interval.
      */
-    private void handle(ConsumerRecord<String, byte[]> record) {
-        List<ProducerRecord<String, byte[]>> out;
+    private void process(ConsumerRecords<String, byte[]> polled) {
+        if (polled.isEmpty()) {
+            return;
+        }
+        Map<TopicPartition, Long> uncommitted = new HashMap<>();
+        polled.partitions().forEach(tp -> uncommitted.put(tp, polled.records(tp).get(0).offset()));
+        Batch batch = new Batch();
+        for (ConsumerRecord<String, byte[]> record : polled) {
+            if (!running.get() || halted != null || batch.closed(config.commitInterval())) {
+                break;
+            }
+            List<ProducerRecord<String, byte[]>> out = outputs(record);
+            if (out == null) {
+                break;
+            }
+            batch.add(record, out);
+        }
+        if (!batch.records.isEmpty()) {
+            long scored = System.nanoTime();
+            if (commit(batch, uncommitted)) {
+                batch.records.forEach(r -> uncommitted.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1));
+                log.info("{}: committed {} shards (scored in {} ms, committed in {} ms)", config.workerId(),
+                        batch.records.size(), (scored - batch.started) / 1_000_000,
+                        (System.nanoTime() - scored) / 1_000_000);
+            }
+        }
+        uncommitted.forEach((tp, offset) -> {
+            List<ConsumerRecord<String, byte[]>> records = polled.records(tp);
+            if (offset <= records.get(records.size() - 1).offset()) {
+                consumer.seek(tp, offset);
+            }
+        });
+    }
+
+    /** The records scored since a transaction's start and what each one writes. */
+    private static final class Batch {
+        final long started = System.nanoTime();
+        final List<ConsumerRecord<String, byte[]>> records = new ArrayList<>();
+        final List<List<ProducerRecord<String, byte[]>>> outputs = new ArrayList<>();
+
+        void add(ConsumerRecord<String, byte[]> record, List<ProducerRecord<String, byte[]>> out) {
+            records.add(record);
+            outputs.add(out);
+        }
+
+        /** Whether the batch takes no more records: it has some, and the interval has passed since the poll. */
+        boolean closed(Duration interval) {
+            return !records.isEmpty() && System.nanoTime() - started >= interval.toNanos();
+        }
+    }
+
+    /**
+     * What one record writes: its result, or its dead letter. Whatever goes wrong with the record, an {@link Error}
+     * such as {@link OutOfMemoryError} included, it is dead-lettered, so it cannot take down every worker that picks it
+     * up. Null when the record must wait: the registry is away (retry later) or even its dead letter cannot be
+     * encoded (the worker halts).
+     */
+    private List<ProducerRecord<String, byte[]>> outputs(ConsumerRecord<String, byte[]> record) {
         try {
             ComponentTrial trial = trials.deserializer().deserialize(record.topic(), record.value());
             if (trial == null) {
                 throw new IllegalArgumentException("empty trial record");
             }
-            out = score(trial);
+            return score(trial);
         } catch (RuntimeException | Error e) {
             if (SchemaRegistryException.isTransient(e)) {
                 retryLater(record, "schema registry unavailable (" + e.getMessage() + ")");
-                return;
+                return null;
             }
-            out = deadLetter(record, e.getClass().getSimpleName() + ": " + e.getMessage());
-            if (out == null) {
-                return;
+            return deadLetter(record, e.getClass().getSimpleName() + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Commits a batch in one transaction; true when every record of it is committed. When that cannot ever succeed (an
+     * output too large, a topic not allowed), the records commit one by one, so only the one at fault is
+     * dead-lettered. On any other failure nothing of the batch is visible and its records are taken again.
+     */
+    private boolean commit(Batch batch, Map<TopicPartition, Long> uncommitted) {
+        if (batch.records.size() > 1) {
+            KafkaException failure = transact(batch.records, batch.outputs.stream().flatMap(List::stream).toList());
+            if (failure == null) {
+                return true;
+            }
+            if (halted != null || !retryAlone(batch, failure)) {
+                return false;
             }
         }
-        KafkaException failure = commit(record, out);
-        if (failure == null || halted != null) {
-            return;
+        for (int i = 0; i < batch.records.size(); i++) {
+            ConsumerRecord<String, byte[]> record = batch.records.get(i);
+            if (!commitAlone(record, batch.outputs.get(i))) {
+                return false;
+            }
+            uncommitted.put(new TopicPartition(record.topic(), record.partition()), record.offset() + 1);
+        }
+        return true;
+    }
+
+    /** Whether a batch that failed to commit should be committed record by record now, rather than taken again. */
+    private boolean retryAlone(Batch batch, KafkaException failure) {
+        if (neverWritable(failure)) {
+            return true;
+        }
+        log.warn("{}: transaction for {} shards from {} failed ({}); retrying", config.workerId(), batch.records.size(),
+                batch.records.get(0).key(), failure.toString());
+        return false;
+    }
+
+    /** Commits one record's output; if it can never be written, its dead letter instead. True when committed. */
+    private boolean commitAlone(ConsumerRecord<String, byte[]> record, List<ProducerRecord<String, byte[]>> out) {
+        KafkaException failure = transact(List.of(record), out);
+        if (failure == null) {
+            return true;
+        }
+        if (halted != null) {
+            return false;
         }
         if (!neverWritable(failure)) {
-            // nothing of this trial is visible; rewind so this member (or the next owner) scores it again
+            // nothing of this trial is visible; this member (or the next owner) scores it again
             log.warn("{}: transaction for {} failed ({}); retrying", config.workerId(), record.key(), failure.toString());
-            consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
-            return;
+            return false;
         }
         if (out.stream().anyMatch(r -> r.topic().equals(Topics.DEAD_LETTERS.name()))) {
             halt(record, "its dead letter cannot be written: " + failure);
-            return;
+            return false;
         }
         List<ProducerRecord<String, byte[]>> letter = deadLetter(record, "cannot write the result: " + failure);
-        if (letter != null) {
-            KafkaException again = commit(record, letter);
-            if (again != null && halted == null) {
-                halt(record, "its dead letter cannot be written: " + again);
-            }
+        if (letter == null) {
+            return false;
         }
+        KafkaException again = transact(List.of(record), letter);
+        if (again != null && halted == null) {
+            halt(record, "its dead letter cannot be written: " + again);
+        }
+        return again == null;
     }
 
     /** The record's dead letter, encoded; null when even that failed (the worker then retries later or halts). */
@@ -322,16 +429,18 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         }
     }
 
-    /** Writes {@code out} and the consumed offset in one transaction; the failure, or null when it committed. */
-    private KafkaException commit(ConsumerRecord<String, byte[]> record, List<ProducerRecord<String, byte[]>> out) {
-        TopicPartition tp = new TopicPartition(record.topic(), record.partition());
+    /** Writes {@code out} and the offsets past {@code records} in one transaction; the failure, or null. */
+    private KafkaException transact(List<ConsumerRecord<String, byte[]>> records,
+                                    List<ProducerRecord<String, byte[]>> out) {
+        Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+        records.forEach(r -> offsets.merge(new TopicPartition(r.topic(), r.partition()),
+                new OffsetAndMetadata(r.offset() + 1), (a, b) -> a.offset() >= b.offset() ? a : b));
         try {
             producer.beginTransaction();
             out.forEach(producer::send);
-            producer.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(record.offset() + 1)),
-                    consumer.groupMetadata());
+            producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
             producer.commitTransaction();
-            processed++;
+            processed += records.size();
             return null;
         } catch (ProducerFencedException e) {
             throw e;
@@ -340,7 +449,8 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             try {
                 producer.abortTransaction();
             } catch (KafkaException fatal) {
-                halt(record, "its transaction failed (" + e + ") and the producer cannot continue (" + fatal + ")");
+                halt(records.get(0), "its transaction failed (" + e + ") and the producer cannot continue (" + fatal
+                        + ")");
             }
             return e;
         }
@@ -360,7 +470,6 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     /** Not the record's fault: leave it uncommitted and take it again after a pause. */
     private void retryLater(ConsumerRecord<String, byte[]> record, String why) {
         log.warn("{}: {}; retrying {} shortly", config.workerId(), why, record.key());
-        consumer.seek(new TopicPartition(record.topic(), record.partition()), record.offset());
         pause(Duration.ofSeconds(2));
     }
 
