@@ -7,10 +7,13 @@
 #   bash gpu-workers/gpu/bench.sh 7b     Llama-2-7B shape: peer vs dtm bench (-Xmx4g)
 #   bash gpu-workers/gpu/bench.sh 8b     Llama-3-8B shape: load and score with -Xmx4g
 #   bash gpu-workers/gpu/bench.sh apply  a `dtm apply` checkpoint in transformers against dtm's prediction
+#   bash gpu-workers/gpu/bench.sh scale  scale-out.sh on every GPU, one transaction a shard and then the default
+#                                        (pack the broker too: DTM_GPU_DROP="pytorch-native-cpu log4j-core")
+#   bash gpu-workers/gpu/bench.sh trace  PyTorch's profiler over 8 fast 1.1B trials, summarized per op
 # Logs go to $OUT (the device tool brings them back) or /tmp/dtm-out. Each dtm run's peak GPU memory is sampled with
 # nvidia-smi (PyTorch's caching allocator included: what the process holds, not what its tensors need).
 set -uo pipefail
-MODE=${1:?usage: bench.sh 1b|7b|8b|apply}
+MODE=${1:?usage: bench.sh 1b|7b|8b|apply|scale|trace}
 OUT=${OUT:-/tmp/dtm-out}
 mkdir -p "$OUT"
 S=.gpu/shared
@@ -73,6 +76,23 @@ apply)
   dtm apply --device gpu --model models/brown-llama-8m --schedule $S --out /tmp/applied --dtype float32
   python3 gpu-workers/gpu/apply_check.py /tmp/applied "$OUT/cont.json" models/brown-llama-8m $S 2>&1 | grep -v Loading
   rm -rf /tmp/applied
+  ;;
+scale)
+  echo "== scale-out through the consumer group (TinyLlama-1.1B shape, 256 prompts x 64 tokens, shards of 64)"
+  nvidia-smi --query-gpu=index,name --format=csv,noheader
+  python3 .gpu/make_random_llama.py /tmp/tl models/brown-llama-8m tinyllama-1.1b
+  echo "-- one transaction per shard (--commit-interval-ms 0, the workers before batching)"
+  OUT="$OUT/scale-commit0" COMMIT_MS=0 bash gpu-workers/gpu/scale-out.sh 2>&1 | tail -9
+  echo "-- default: the shards of a second per transaction"
+  OUT="$OUT/scale" bash gpu-workers/gpu/scale-out.sh 2>&1 | tail -9
+  ;;
+trace)
+  echo "== where a fast trial's device time goes (TinyLlama-1.1B shape, fp16, 64 prompts x 64 tokens)"
+  [ -d /tmp/tl ] || python3 .gpu/make_random_llama.py /tmp/tl models/brown-llama-8m tinyllama-1.1b
+  dtm bench --device gpu --dtype float16 --model /tmp/tl --prompts $P --methods fast --profile 8 \
+    --trace "$OUT/trace-1b.json" | tail -4
+  python3 gpu-workers/gpu/trace_summary.py "$OUT/trace-1b.json" 30 8
+  xz -f "$OUT/trace-1b.json"
   ;;
 *)
   echo "unknown mode $MODE" >&2; exit 2 ;;

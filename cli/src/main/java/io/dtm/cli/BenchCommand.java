@@ -41,6 +41,11 @@ final class BenchCommand implements Callable<Integer> {
             description = "Afterwards, time this many trials phase by phase (compress, layers, head, compare, read-back).")
     int profile;
 
+    @Option(names = "--trace",
+            description = "Afterwards, record PyTorch's profiler (device time per op on a GPU) over the profiled trials "
+                    + "(--profile, else 8) and write its Chrome trace to this file.")
+    Path trace;
+
     @Mixin
     EngineMixin engine;
 
@@ -52,7 +57,7 @@ final class BenchCommand implements Callable<Integer> {
             var trials = Bench.singleRound(e, CompressionSpec.prune(prune), Pattern.compile(components));
             System.out.printf("bench: %s on %s (%s), %d trials (prune:%s), methods %s%n", model.getFileName(),
                     e.device(), e.dtypeName(), trials.size(), prune, methods);
-            Bench.Result r = Bench.run(e, promptList, tokens, trials, chosen, profile, System.out);
+            Bench.Result r = Bench.run(e, promptList, tokens, trials, chosen, profile, trace, System.out);
             StringBuilder perTrial = new StringBuilder("ms per trial:");
             for (Bench.Method m : chosen) {
                 perTrial.append(String.format(Locale.ROOT, " %s=%.1f", m.name().toLowerCase(Locale.ROOT),

@@ -1,7 +1,9 @@
 package io.dtm.engine;
 
+import ai.djl.pytorch.jni.JniUtils;
 import io.dtm.schemas.CompressionSpec;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
@@ -99,7 +101,7 @@ public final class Bench {
      * spread over the list phase by phase ({@link DivergenceEngine#profile}) and prints the mean per phase.
      */
     public static Result run(DivergenceEngine engine, List<String> prompts, int tokens, List<Trial> trials,
-                             Set<Method> methods, int profiled, PrintStream log) {
+                             Set<Method> methods, int profiled, Path trace, PrintStream log) {
         if (methods.isEmpty()) {
             throw new IllegalArgumentException("no method to bench");
         }
@@ -152,8 +154,32 @@ public final class Bench {
             if (profiled > 0) {
                 profile(engine, set, trials, profiled, log);
             }
+            if (trace != null) {
+                trace(engine, set, trials, profiled > 0 ? profiled : TRACED, trace, log);
+            }
             return new Result(trials.size(), setup, seconds, disagreements);
         }
+    }
+
+    /** Fast trials a trace records unless {@code --profile} names a count. */
+    static final int TRACED = 8;
+
+    /**
+     * Records PyTorch's own profiler over {@code count} fast trials spread over the list, with each op's device time
+     * on a GPU, and writes its Chrome trace to {@code file}: which kernels a trial's device time goes to.
+     */
+    private static void trace(DivergenceEngine engine, PromptSet set, List<Trial> trials, int count, Path file,
+                              PrintStream log) {
+        int k = Math.min(count, trials.size());
+        JniUtils.startProfile(engine.device().isGpu(), true, false);
+        try {
+            for (int i = 0; i < k; i++) {
+                engine.score(set, trials.get(i * trials.size() / k));
+            }
+        } finally {
+            JniUtils.stopProfile(file.toString());
+        }
+        log.printf("trace of %d fast trials written to %s%n", k, file);
     }
 
     private static void profile(DivergenceEngine engine, PromptSet set, List<Trial> trials, int count, PrintStream log) {
