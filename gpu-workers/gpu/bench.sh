@@ -7,13 +7,14 @@
 #   bash gpu-workers/gpu/bench.sh 7b     Llama-2-7B shape: peer vs dtm bench (-Xmx4g)
 #   bash gpu-workers/gpu/bench.sh 8b     Llama-3-8B shape: load and score with -Xmx4g
 #   bash gpu-workers/gpu/bench.sh apply  a `dtm apply` checkpoint in transformers against dtm's prediction
-#   bash gpu-workers/gpu/bench.sh scale  scale-out.sh on every GPU, one transaction a shard and then the default
-#                                        (pack the broker too: DTM_GPU_DROP="pytorch-native-cpu log4j-core")
+#   bash gpu-workers/gpu/bench.sh scale  scale-out.sh on two GPUs, shards of 64 and of 256 prompts (COMMIT0=1: also one
+#                                        transaction a shard); pack the broker too: DTM_GPU_DROP="pytorch-native-cpu log4j-core"
 #   bash gpu-workers/gpu/bench.sh trace  PyTorch's profiler over 8 fast 1.1B trials, summarized per op
+#   bash gpu-workers/gpu/bench.sh tests  the engine's compressor and scoring tests on the GPU
 # Logs go to $OUT (the device tool brings them back) or /tmp/dtm-out. Each dtm run's peak GPU memory is sampled with
 # nvidia-smi (PyTorch's caching allocator included: what the process holds, not what its tensors need).
 set -uo pipefail
-MODE=${1:?usage: bench.sh 1b|7b|8b|apply|scale|trace}
+MODE=${1:?usage: bench.sh 1b|7b|8b|apply|scale|trace|tests}
 OUT=${OUT:-/tmp/dtm-out}
 mkdir -p "$OUT"
 S=.gpu/shared
@@ -81,10 +82,15 @@ scale)
   echo "== scale-out through the consumer group (TinyLlama-1.1B shape, 256 prompts x 64 tokens, shards of 64)"
   nvidia-smi --query-gpu=index,name --format=csv,noheader
   python3 .gpu/make_random_llama.py /tmp/tl models/brown-llama-8m tinyllama-1.1b
-  echo "-- one transaction per shard (--commit-interval-ms 0, the workers before batching)"
-  OUT="$OUT/scale-commit0" COMMIT_MS=0 bash gpu-workers/gpu/scale-out.sh 2>&1 | tail -9
-  echo "-- default: the shards of a second per transaction"
-  OUT="$OUT/scale" bash gpu-workers/gpu/scale-out.sh 2>&1 | tail -9
+  for shard in 64 256; do
+    echo "-- shards of $shard prompts, the shards of a second per transaction"
+    OUT="/tmp/scale-$shard" SHARD=$shard bash gpu-workers/gpu/scale-out.sh 2>&1 | tail -9
+  done
+  if [ -n "${COMMIT0:-}" ]; then
+    echo "-- shards of 64, one transaction per shard (--commit-interval-ms 0, the workers before batching)"
+    OUT=/tmp/scale-commit0 COMMIT_MS=0 bash gpu-workers/gpu/scale-out.sh 2>&1 | tail -9
+  fi
+  tar -C /tmp -cJf "$OUT/scale-logs.txz" $(cd /tmp && ls -d scale-*)   # one file: a run brings back only a few
   ;;
 trace)
   echo "== where a fast trial's device time goes (TinyLlama-1.1B shape, fp16, 64 prompts x 64 tokens)"
@@ -93,6 +99,14 @@ trace)
     --trace "$OUT/trace-1b.json" | tail -4
   python3 gpu-workers/gpu/trace_summary.py "$OUT/trace-1b.json" 30 8
   xz -f "$OUT/trace-1b.json"
+  ;;
+tests)
+  echo "== the device-agnostic engine tests on the GPU: compressors bit for bit against the Java reference, scoring and"
+  echo "   the cache budget (pack with DTM_GPU_TESTS=1 DTM_GPU_TINY=1)"
+  java -Dai.djl.offline=true -Ddtm.test.device=gpu -Ddtm.shared=$S -cp "/tmp/dtm/jars/*" \
+    org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=tree \
+    --select-class io.dtm.engine.CompressorTest --select-class io.dtm.engine.DivergenceEngineTest 2>&1 |
+    grep -v -E '^\s*$|INFO|WARN' | tail -75
   ;;
 *)
   echo "unknown mode $MODE" >&2; exit 2 ;;

@@ -92,9 +92,9 @@ for n in $(seq 1 ${#DEVICES[@]}); do
   stop_workers
   for i in $(seq 0 $((n - 1))); do
     measured=$(tail -n +"${FROM[$i]}" "$OUT/worker-$i-of-$n.log")
+    sum() { sed -n "s/.*$1 in \([0-9]*\) ms.*/\1/p" <<< "$measured" | awk '{s += $1} END {print s + 0}'; }
     echo "workers=$n worker $i (${DEVICES[$i]}): $(grep -c 'scoring' <<< "$measured") trial shards in" \
-      "$(grep -c 'shards (scored' <<< "$measured") transactions, $(sed -n 's/.*committed in \([0-9]*\) ms.*/\1/p' \
-        <<< "$measured" | awk '{s += $1} END {print s + 0}') ms committing"
+      "$(grep -c 'shards (scored' <<< "$measured") transactions: $(sum scored) ms scoring, $(sum committed) ms committing"
   done
   echo "workers=$n warm-up ${WARM[$n]} s, sweep wall time ${WALL[$n]} s"
 done

@@ -48,11 +48,8 @@ public final class ModelFiles {
      * a worker gives so that a trial naming a model cannot read anything outside its model root.
      */
     public static ModelFiles resolve(Path modelDir, Path root) throws IOException {
-        if (!Files.isDirectory(modelDir)) {
-            throw new FileNotFoundException("model directory " + modelDir + " does not exist");
-        }
         Path realRoot = root == null ? null : root.toRealPath();
-        Path dir = confined(modelDir, realRoot, "model directory");
+        Path dir = realDir(modelDir, root);
         Path config = file(dir, "config.json", realRoot, "has no config.json");
         Path tokenizer = file(dir, "tokenizer.json", realRoot, "has no tokenizer.json");
         Path index = dir.resolve("model.safetensors.index.json");
@@ -106,6 +103,14 @@ public final class ModelFiles {
     }
 
     /** The real path of {@code p}, refused when a root is set and the path (links followed) leaves it. */
+    /** The model directory with links resolved, refused unless it exists inside {@code root} (null: anywhere). */
+    public static Path realDir(Path modelDir, Path root) throws IOException {
+        if (!Files.isDirectory(modelDir)) {
+            throw new FileNotFoundException("model directory " + modelDir + " does not exist");
+        }
+        return confined(modelDir, root == null ? null : root.toRealPath(), "model directory");
+    }
+
     private static Path confined(Path p, Path root, String what) throws IOException {
         Path real = p.toRealPath();
         if (root != null && !real.startsWith(root)) {

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The device compressors against the plain-Java reference of the spec, bit for bit on float32: on random matrices
  * full of ties (few distinct magnitudes, both signs, zeros and negative zeros), at sparsities that hit the tie value.
- * The same ops run on a GPU; this is the CPU half of that check.
+ * The same ops run on a GPU: {@code -Ddtm.test.device=gpu} runs this test there ({@code gpu-workers/gpu/bench.sh tests}).
  */
 class CompressorTest {
 
@@ -27,7 +27,7 @@ class CompressorTest {
 
     @BeforeAll
     static void open() {
-        manager = NDManager.newBaseManager(ai.djl.Device.cpu(), "PyTorch");
+        manager = NDManager.newBaseManager(ai.djl.Device.fromName(TestData.device()), "PyTorch");
         scalars = new Scalars(manager);
     }
 

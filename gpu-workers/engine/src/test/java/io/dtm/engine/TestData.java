@@ -21,6 +21,14 @@ public final class TestData {
     private TestData() {}
 
     /**
+     * The device the device-agnostic engine tests run on: {@code -Ddtm.test.device=gpu} runs them on a GPU
+     * ({@code gpu-workers/gpu/bench.sh tests}); the CPU otherwise.
+     */
+    static String device() {
+        return System.getProperty("dtm.test.device", "cpu");
+    }
+
+    /**
      * The shared directory: Surefire's {@code dtm.shared} property, else {@code ../shared} beside the repository root
      * (tried relative to the working directory, whether that is the repository root or the module directory).
      */
