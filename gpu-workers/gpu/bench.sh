@@ -105,8 +105,9 @@ tests)
   echo "   the cache budget (pack with DTM_GPU_TESTS=1 DTM_GPU_TINY=1)"
   java -Dai.djl.offline=true -Ddtm.test.device=gpu -Ddtm.shared=$S -cp "/tmp/dtm/jars/*" \
     org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=tree \
-    --select-class io.dtm.engine.CompressorTest --select-class io.dtm.engine.DivergenceEngineTest 2>&1 |
-    grep -v -E '^\s*$|INFO|WARN' | tail -75
+    --select-class io.dtm.engine.CompressorTest --select-class io.dtm.engine.DivergenceEngineTest > "$OUT/tests.log" 2>&1
+  grep -E '✔|✘|tests (successful|failed)' "$OUT/tests.log"
+  grep -A3 -E '^  JUnit Jupiter:' "$OUT/tests.log" | grep -E 'JUnit Jupiter|=>' | head -40
   ;;
 *)
   echo "unknown mode $MODE" >&2; exit 2 ;;
