@@ -103,6 +103,7 @@ trace)
 tests)
   echo "== the device-agnostic engine tests on the GPU: compressors bit for bit against the Java reference, scoring and"
   echo "   the cache budget (pack with DTM_GPU_TESTS=1 DTM_GPU_TINY=1)"
+  [ -e $S/models/brown-llama-8m ] || ln -s "$PWD/models/brown-llama-8m" $S/models/   # the repository's demo model
   java -Dai.djl.offline=true -Ddtm.test.device=gpu -Ddtm.shared=$S -cp "/tmp/dtm/jars/*" \
     org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=tree \
     --select-class io.dtm.engine.CompressorTest --select-class io.dtm.engine.DivergenceEngineTest > "$OUT/tests.log" 2>&1

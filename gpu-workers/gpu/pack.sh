@@ -20,6 +20,8 @@ fi
 "$SHARED/gpu/pack.sh" "${DIRS[@]}"
 mkdir -p .gpu/shared/models
 cp -r "$SHARED/golden" .gpu/shared/
-if [ "${DTM_GPU_TINY:-0}" = 1 ]; then cp -r "$SHARED/models/tiny-random-llama" .gpu/shared/models/ && cp -r "$SHARED/data" .gpu/shared/; fi
+if [ "${DTM_GPU_TINY:-0}" = 1 ]; then
+  cp -r "$SHARED/models/tiny-random-llama" .gpu/shared/models/ && cp -r "$SHARED/data" .gpu/shared/
+fi
 chmod -R u+w .gpu/shared
 du -sh .gpu

@@ -27,7 +27,7 @@ class CompressorTest {
 
     @BeforeAll
     static void open() {
-        manager = NDManager.newBaseManager(ai.djl.Device.fromName(TestData.device()), "PyTorch");
+        manager = NDManager.newBaseManager(TestData.resolvedDevice(), "PyTorch");
         scalars = new Scalars(manager);
     }
 

@@ -446,7 +446,7 @@ class DivergenceEngineTest {
     void float16PathIsSelfConsistentAndCloseToFloat32() throws IOException {
         // the GPU's float16 compute (run on the CPU too: same casts, mask value and certificate allowance)
         try (DivergenceEngine half = DivergenceEngine.load(TestData.tinyDir(), options(BATCH),
-                ai.djl.Device.fromName(TestData.device()),
+                TestData.resolvedDevice(),
                 ai.djl.ndarray.types.DataType.FLOAT16);
              PromptSet s = half.prepare(prompts, N, DivergenceEngine.Progress.NONE)) {
             assertEquals("float16", half.dtypeName());
@@ -482,7 +482,7 @@ class DivergenceEngineTest {
         assertEquals(4096 * 64, engine.parameters("lm_head"));
         assertEquals(4096 * 64, engine.parameters("model.embed_tokens"));
         assertEquals("float32", engine.dtypeName());
-        assertEquals(ai.djl.Device.fromName(TestData.device()), engine.device());
+        assertEquals(TestData.resolvedDevice(), engine.device());
     }
 
     @Test

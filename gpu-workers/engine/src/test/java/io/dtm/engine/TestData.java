@@ -28,6 +28,11 @@ public final class TestData {
         return System.getProperty("dtm.test.device", "cpu");
     }
 
+    /** {@link #device()} as the engine resolves it ({@code gpu} is the first GPU). */
+    static ai.djl.Device resolvedDevice() {
+        return new EngineOptions(device(), "float32", 1, 0).resolveDevice();
+    }
+
     /**
      * The shared directory: Surefire's {@code dtm.shared} property, else {@code ../shared} beside the repository root
      * (tried relative to the working directory, whether that is the repository root or the module directory).
