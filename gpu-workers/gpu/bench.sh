@@ -4,7 +4,7 @@
 #   bash gpu-workers/gpu/bench.sh 1b     exactness (float32 goldens on the GPU), float16 agreement with transformers
 #                                        (and transformers with itself), TinyLlama-1.1B shape: peer vs dtm bench,
 #                                        154 trials at prune 0.5
-#   bash gpu-workers/gpu/bench.sh 7b     Llama-2-7B shape: peer vs dtm bench (-Xmx4g)
+#   bash gpu-workers/gpu/bench.sh 7b     Llama-2-7B shape: peer vs dtm bench (-Xmx4g; PEER=0: dtm alone)
 #   bash gpu-workers/gpu/bench.sh 8b     Llama-3-8B shape: load and score with -Xmx4g
 #   bash gpu-workers/gpu/bench.sh apply  a `dtm apply` checkpoint in transformers against dtm's prediction
 #   bash gpu-workers/gpu/bench.sh scale  scale-out.sh on two GPUs, shards of 64 and of 256 prompts (COMMIT0=1: also one
@@ -58,7 +58,7 @@ case "$MODE" in
 7b)
   echo "== Llama-2-7B shape"
   python3 .gpu/make_random_llama.py /tmp/l7 models/brown-llama-8m llama-2-7b
-  peak peer-7b python3 .gpu/peer_hf_sweep.py --model /tmp/l7 --prompts $P --tokens 64 2>&1 | grep -v Warning
+  [ "${PEER:-1}" = 0 ] || peak peer-7b python3 .gpu/peer_hf_sweep.py --model /tmp/l7 --prompts $P --tokens 64 2>&1 | grep -v Warning
   peak dtm-7b env DTM_JAVA_OPTS=-Xmx4g dtm bench --device gpu --dtype float16 --model /tmp/l7 --prompts $P \
     --methods fast --profile 8
   rm -rf /tmp/l7

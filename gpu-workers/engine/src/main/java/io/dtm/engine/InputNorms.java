@@ -45,7 +45,13 @@ final class InputNorms implements AutoCloseable {
             public void linearInput(int l, LlamaModel.Site site, NDArray x) {
                 Key key = new Key(l, site);
                 if (wanted.test(key)) {
-                    add(key, x.toType(DataType.FLOAT64, false).square().muli(valid.toType(DataType.FLOAT64, false)).sum(new int[] {0, 1}).toType(DataType.FLOAT32, false)); // [in]
+                    // the float64 copies of x are [B,T,in] each: freed here, not with the pass's scope, or a pass over
+                    // a 7B model's layers would hold ~100 GB of them at once
+                    try (NDScope scope = new NDScope()) {
+                        NDArray x64 = x.toType(DataType.FLOAT64, false);                         // [B,T,in]
+                        add(key, x64.muli(x64).muli(valid.toType(DataType.FLOAT64, false))      // [B,T,in] x²
+                                .sum(new int[] {0, 1}).toType(DataType.FLOAT32, false));         // [in]
+                    }
                 }
             }
         };
