@@ -358,7 +358,12 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             if (failure == null) {
                 return true;
             }
-            if (halted != null || !retryAlone(batch, failure)) {
+            if (halted != null) {
+                return false;
+            }
+            if (!neverWritable(failure)) {
+                log.warn("{}: transaction for {} shards from {} failed ({}); retrying", config.workerId(),
+                        batch.records.size(), batch.records.get(0).key(), failure.toString());
                 return false;
             }
         }
@@ -370,16 +375,6 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             uncommitted.put(new TopicPartition(record.topic(), record.partition()), record.offset() + 1);
         }
         return true;
-    }
-
-    /** Whether a batch that failed to commit should be committed record by record now, rather than taken again. */
-    private boolean retryAlone(Batch batch, KafkaException failure) {
-        if (neverWritable(failure)) {
-            return true;
-        }
-        log.warn("{}: transaction for {} shards from {} failed ({}); retrying", config.workerId(), batch.records.size(),
-                batch.records.get(0).key(), failure.toString());
-        return false;
     }
 
     /** Commits one record's output; if it can never be written, its dead letter instead. True when committed. */
