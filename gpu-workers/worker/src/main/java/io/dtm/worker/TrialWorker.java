@@ -361,7 +361,7 @@ public final class TrialWorker implements Runnable, AutoCloseable {
             if (halted != null) {
                 return false;
             }
-            if (!neverWritable(failure)) {
+            if (unwritable(failure) == null) {
                 log.warn("{}: transaction for {} shards from {} failed ({}); retrying", config.workerId(),
                         batch.records.size(), batch.records.get(0).key(), failure.toString());
                 return false;
@@ -386,16 +386,17 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         if (halted != null) {
             return false;
         }
-        if (!neverWritable(failure)) {
+        Throwable cause = unwritable(failure);
+        if (cause == null) {
             // nothing of this trial is visible; this member (or the next owner) scores it again
             log.warn("{}: transaction for {} failed ({}); retrying", config.workerId(), record.key(), failure.toString());
             return false;
         }
         if (out.stream().anyMatch(r -> r.topic().equals(Topics.DEAD_LETTERS.name()))) {
-            halt(record, "its dead letter cannot be written: " + failure);
+            halt(record, "its dead letter cannot be written: " + cause);
             return false;
         }
-        List<ProducerRecord<String, byte[]>> letter = deadLetter(record, "cannot write the result: " + failure);
+        List<ProducerRecord<String, byte[]>> letter = deadLetter(record, "cannot write the result: " + cause);
         if (letter == null) {
             return false;
         }
@@ -451,15 +452,19 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         }
     }
 
-    /** A write that can never succeed, however often it is retried: not allowed, or too large. */
-    private static boolean neverWritable(Throwable failure) {
+    /**
+     * Why a write can never succeed, however often it is retried (not allowed, or too large), from the failure's
+     * causes: the producer may report it wrapped ("in an error state") depending on which call saw it first. Null when
+     * a retry may succeed.
+     */
+    private static Throwable unwritable(Throwable failure) {
         for (Throwable t = failure; t != null; t = t.getCause()) {
             if (t instanceof AuthorizationException || t instanceof RecordTooLargeException
                     || t instanceof RecordBatchTooLargeException || t instanceof InvalidTopicException) {
-                return true;
+                return t;
             }
         }
-        return false;
+        return null;
     }
 
     /** Not the record's fault: leave it uncommitted and take it again after a pause. */
