@@ -373,7 +373,13 @@ final class E2e {
 
     /** Key and decoded value of every committed record of {@code topic}. */
     static <T> List<Map.Entry<String, T>> readAll(String bootstrap, String topic, Deserializer<T> deserializer) {
-        return readAll(bootstrap, topic).stream()
+        return readAll(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap), topic, deserializer);
+    }
+
+    /** Key and decoded value of every committed record of {@code topic}, read with these client settings. */
+    static <T> List<Map.Entry<String, T>> readAll(Map<String, Object> clientProps, String topic,
+                                                  Deserializer<T> deserializer) {
+        return readAll(clientProps, topic).stream()
                 .map(r -> Map.entry(r.key(), deserializer.deserialize(r.topic(), r.value())))
                 .toList();
     }

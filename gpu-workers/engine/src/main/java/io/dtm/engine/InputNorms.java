@@ -35,6 +35,7 @@ final class InputNorms implements AutoCloseable {
      * {@code valid} [B,T,1] (1 for x ++ y, 0 for padding), and passing every layer on to {@code inner}.
      */
     LlamaModel.Tap tap(NDArray valid, Predicate<Key> wanted, LlamaModel.Tap inner) {
+        NDArray valid64 = valid.toType(DataType.FLOAT64, false);                                 // [B,T,1]
         return new LlamaModel.Tap() {
             @Override
             public void layer(int l, NDArray input, LlamaModel.Attention attention, LlamaModel.Mlp mlp) {
@@ -49,7 +50,7 @@ final class InputNorms implements AutoCloseable {
                     // a 7B model's layers would hold ~100 GB of them at once
                     try (NDScope scope = new NDScope()) {
                         NDArray x64 = x.toType(DataType.FLOAT64, false);                         // [B,T,in]
-                        add(key, x64.muli(x64).muli(valid.toType(DataType.FLOAT64, false))      // [B,T,in] x²
+                        add(key, x64.muli(x64).muli(valid64)                                     // [B,T,in] x²
                                 .sum(new int[] {0, 1}).toType(DataType.FLOAT32, false));         // [in]
                     }
                 }

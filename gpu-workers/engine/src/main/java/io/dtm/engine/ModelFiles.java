@@ -49,7 +49,7 @@ public final class ModelFiles {
      */
     public static ModelFiles resolve(Path modelDir, Path root) throws IOException {
         Path realRoot = root == null ? null : root.toRealPath();
-        Path dir = realDir(modelDir, root);
+        Path dir = realDirIn(modelDir, realRoot);
         Path config = file(dir, "config.json", realRoot, "has no config.json");
         Path tokenizer = file(dir, "tokenizer.json", realRoot, "has no tokenizer.json");
         Path index = dir.resolve("model.safetensors.index.json");
@@ -105,10 +105,14 @@ public final class ModelFiles {
     /** The real path of {@code p}, refused when a root is set and the path (links followed) leaves it. */
     /** The model directory with links resolved, refused unless it exists inside {@code root} (null: anywhere). */
     public static Path realDir(Path modelDir, Path root) throws IOException {
+        return realDirIn(modelDir, root == null ? null : root.toRealPath());
+    }
+
+    private static Path realDirIn(Path modelDir, Path realRoot) throws IOException {
         if (!Files.isDirectory(modelDir)) {
             throw new FileNotFoundException("model directory " + modelDir + " does not exist");
         }
-        return confined(modelDir, root == null ? null : root.toRealPath(), "model directory");
+        return confined(modelDir, realRoot, "model directory");
     }
 
     private static Path confined(Path p, Path root, String what) throws IOException {

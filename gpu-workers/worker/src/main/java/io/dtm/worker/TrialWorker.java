@@ -294,7 +294,6 @@ public final class TrialWorker implements Runnable, AutoCloseable {
         if (!batch.records.isEmpty()) {
             long scored = System.nanoTime();
             if (commit(batch, uncommitted)) {
-                batch.records.forEach(r -> uncommitted.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1));
                 log.info("{}: committed {} shards (scored in {} ms, committed in {} ms)", config.workerId(),
                         batch.records.size(), (scored - batch.started) / 1_000_000,
                         (System.nanoTime() - scored) / 1_000_000);
@@ -348,14 +347,16 @@ public final class TrialWorker implements Runnable, AutoCloseable {
     }
 
     /**
-     * Commits a batch in one transaction; true when every record of it is committed. When that cannot ever succeed (an
-     * output too large, a topic not allowed), the records commit one by one, so only the one at fault is
-     * dead-lettered. On any other failure nothing of the batch is visible and its records are taken again.
+     * Commits a batch in one transaction, moving {@code uncommitted} past what it committed; true when every record of
+     * it is committed. When that cannot ever succeed (an output too large, a topic not allowed), the records commit one
+     * by one, so only the one at fault is dead-lettered. On any other failure nothing of the batch is visible and its
+     * records are taken again.
      */
     private boolean commit(Batch batch, Map<TopicPartition, Long> uncommitted) {
         if (batch.records.size() > 1) {
             KafkaException failure = transact(batch.records, batch.outputs.stream().flatMap(List::stream).toList());
             if (failure == null) {
+                batch.records.forEach(r -> uncommitted.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1));
                 return true;
             }
             if (halted != null) {
